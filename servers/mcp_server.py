@@ -1,0 +1,128 @@
+"""Wraps an EnvRuntime in the official MCP SDK's lowlevel `Server`, and serves it over stdio or streamable HTTP.
+
+The lowlevel server is used because tool schemas come from env.json (raw JSON Schema), not from Python type hints;
+the runtime validates arguments and outputs itself. Episodes are named by the request's `_meta`
+(`envfactory/episode`, optionally `envfactory/scenario` on first use); a call that names none runs in the playground.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp import types
+from mcp.server.lowlevel import Server
+
+from registry.envdir import EnvLoadError
+from registry.spec import ToolSpec
+from servers.runtime import EnvRuntime, EpisodeStore
+
+log = logging.getLogger("envfactory.server")
+
+META_EPISODE = "envfactory/episode"
+META_SCENARIO = "envfactory/scenario"
+META_STATE_HASH = "envfactory/state_hash"
+
+
+def mcp_tool(tool: ToolSpec) -> types.Tool:
+    ann = tool.annotations
+    return types.Tool(
+        name=tool.name,
+        title=ann.title,
+        description=tool.description,
+        input_schema=tool.input_schema,
+        output_schema=tool.output_schema,
+        annotations=types.ToolAnnotations(
+            title=ann.title,
+            read_only_hint=ann.read_only_hint,
+            destructive_hint=ann.destructive_hint,
+            idempotent_hint=ann.idempotent_hint,
+            open_world_hint=ann.open_world_hint,
+        ),
+    )
+
+
+def error_result(message: str, meta: dict[str, Any] | None = None) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True, _meta=meta)
+
+
+def build_server(runtime: EnvRuntime, store: EpisodeStore | None = None) -> Server[Any]:
+    store = store or EpisodeStore(runtime)
+    tools = [mcp_tool(t) for t in runtime.spec.tools]
+    listing = types.ListToolsResult(tools=tools)
+
+    async def on_list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+        return listing
+
+    async def on_call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        meta = dict(ctx.meta or {})
+        episode_id = meta.get(META_EPISODE)
+        if episode_id is not None and not isinstance(episode_id, str):
+            return error_result(f"_meta {META_EPISODE} must be a string")
+        try:
+            episode = store.get(episode_id, meta.get(META_SCENARIO))
+        except EnvLoadError as exc:
+            return error_result(str(exc))
+        outcome = runtime.call(episode, params.name, params.arguments)
+        out_meta = {META_EPISODE: episode.id, META_STATE_HASH: episode.state_hash}
+        if outcome.is_error:
+            return error_result(outcome.text(), out_meta)
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=outcome.text())],
+            structured_content=outcome.output,
+            is_error=False,
+            _meta=out_meta,
+        )
+
+    server: Server[Any] = Server(
+        runtime.name,
+        version=runtime.spec.version,
+        title=runtime.spec.name,
+        description=runtime.spec.description,
+        instructions=runtime.spec.description,
+        on_list_tools=on_list_tools,
+        on_call_tool=on_call_tool,
+        get_tool_input_schema=lambda name: runtime.tools[name].input_schema if name in runtime.tools else None,
+    )
+    return server
+
+
+async def serve_stdio(server: Server[Any]) -> None:
+    from mcp.server.stdio import stdio_server
+
+    async with stdio_server() as (read_stream, write_stream):
+        await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+def http_app(server: Server[Any], host: str = "127.0.0.1") -> Any:
+    """Streamable HTTP app at /mcp: JSON responses, DNS-rebinding protection on for loopback hosts."""
+    return server.streamable_http_app(streamable_http_path="/mcp", json_response=True, host=host)
+
+
+def serve_http(server: Server[Any], port: int, host: str = "127.0.0.1") -> None:
+    import uvicorn
+
+    uvicorn.run(http_app(server, host), host=host, port=port, log_level="warning", access_log=False)
+
+
+def run_env_server(env_path: Path | str, http_port: int | None = None, host: str = "127.0.0.1") -> None:
+    """Entry point shared by every `server.py` and `envfactory serve`."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    server = build_server(EnvRuntime.load(env_path))
+    if http_port is None:
+        anyio.run(serve_stdio, server)
+    else:
+        serve_http(server, http_port, host)
+
+
+def main_for(env_file: str, argv: list[str] | None = None) -> None:
+    """`python server.py [--http PORT] [--host H]`: run the environment directory that holds `env_file`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=f"Serve the {Path(env_file).parent.name} environment over MCP.")
+    parser.add_argument("--http", type=int, metavar="PORT", help="serve streamable HTTP on PORT instead of stdio")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind with --http (default 127.0.0.1)")
+    args = parser.parse_args(argv)
+    run_env_server(Path(env_file).resolve().parent, args.http, args.host)
