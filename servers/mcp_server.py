@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 from mcp import types
 from mcp.server.lowlevel import Server
+from mcp.server.transport_security import TransportSecuritySettings
 
 from registry.envdir import EnvLoadError
 from registry.spec import ToolSpec
@@ -96,25 +97,39 @@ async def serve_stdio(server: Server[Any]) -> None:
         await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
-def http_app(server: Server[Any], host: str = "127.0.0.1") -> Any:
-    """Streamable HTTP app at /mcp: JSON responses, DNS-rebinding protection on for loopback hosts."""
-    return server.streamable_http_app(streamable_http_path="/mcp", json_response=True, host=host)
+LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
 
 
-def serve_http(server: Server[Any], port: int, host: str = "127.0.0.1") -> None:
+def transport_security(allowed_hosts: list[str] | None = None) -> TransportSecuritySettings:
+    """Host/Origin validation always on: loopback plus the hosts named explicitly (never "anything goes")."""
+    hosts = [*LOOPBACK_HOSTS, *(allowed_hosts or [])]
+    origins = [f"http://{h}" for h in hosts] + [f"https://{h}" for h in allowed_hosts or []]
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts,
+                                     allowed_origins=origins)
+
+
+def http_app(server: Server[Any], allowed_hosts: list[str] | None = None) -> Any:
+    """Streamable HTTP app at /mcp with JSON responses (one body per POST; cheaper than SSE)."""
+    return server.streamable_http_app(streamable_http_path="/mcp", json_response=True,
+                                      transport_security=transport_security(allowed_hosts))
+
+
+def serve_http(server: Server[Any], port: int, host: str = "127.0.0.1",
+               allowed_hosts: list[str] | None = None) -> None:
     import uvicorn
 
-    uvicorn.run(http_app(server, host), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(http_app(server, allowed_hosts), host=host, port=port, log_level="warning", access_log=False)
 
 
-def run_env_server(env_path: Path | str, http_port: int | None = None, host: str = "127.0.0.1") -> None:
+def run_env_server(env_path: Path | str, http_port: int | None = None, host: str = "127.0.0.1",
+                   allowed_hosts: list[str] | None = None) -> None:
     """Entry point shared by every `server.py` and `envfactory serve`."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     server = build_server(EnvRuntime.load(env_path))
     if http_port is None:
         anyio.run(serve_stdio, server)
     else:
-        serve_http(server, http_port, host)
+        serve_http(server, http_port, host, allowed_hosts)
 
 
 def main_for(env_file: str, argv: list[str] | None = None) -> None:
@@ -124,5 +139,7 @@ def main_for(env_file: str, argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=f"Serve the {Path(env_file).parent.name} environment over MCP.")
     parser.add_argument("--http", type=int, metavar="PORT", help="serve streamable HTTP on PORT instead of stdio")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind with --http (default 127.0.0.1)")
+    parser.add_argument("--allowed-host", action="append", default=[], metavar="HOST[:PORT]",
+                        help="extra Host header value to accept (repeatable; `name:*` for any port)")
     args = parser.parse_args(argv)
-    run_env_server(Path(env_file).resolve().parent, args.http, args.host)
+    run_env_server(Path(env_file).resolve().parent, args.http, args.host, args.allowed_host)

@@ -252,3 +252,6 @@ class EpisodeStore:
 
     def __len__(self) -> int:
         return len(self._episodes)
+
+    def __contains__(self, episode_id: object) -> bool:
+        return episode_id in self._episodes

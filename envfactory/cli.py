@@ -1,0 +1,198 @@
+"""The `envfactory` command: verbs grouped by package. Heavy imports (the MCP SDK) happen inside the verbs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  help="Verified, stateful tool environments over MCP, and trajectory synthesis.")
+registry_app = typer.Typer(no_args_is_help=True, help="The catalog of verified environments.")
+app.add_typer(registry_app, name="registry")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class CLIError(Exception):
+    """An expected failure: printed as one line, exit code 1, no traceback."""
+
+
+def fail(message: str) -> None:
+    raise CLIError(message)
+
+
+@app.command()
+def verify(
+    name: Annotated[str | None, typer.Argument(help="Environment name or directory.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Verify every environment directory in the registry.")] = False,
+) -> None:
+    """Run the six verification checks and write report.json; exit 1 if any environment fails."""
+    from registry.envdir import env_names, envs_root, find_env
+    from servers.verify import verify_env
+
+    if bool(name) == all_:
+        fail("give an environment name or --all (not both)")
+    paths = [envs_root() / n for n in env_names()] if all_ else [find_env(name).path]  # type: ignore[arg-type]
+    if not paths:
+        fail(f"no environments in {envs_root()}")
+    table = Table(title="verification")
+    for col in ("environment", "tools", "verdict", "summary", "seconds"):
+        table.add_column(col)
+    failed = 0
+    for path in paths:
+        with err.status(f"verifying {path.name}..."):
+            report = verify_env(path)
+        failed += not report.passed
+        table.add_row(report.env, str(len(find_env(str(path)).spec.tools)),
+                      "[green]verified[/]" if report.passed else "[red]failed[/]", report.summary,
+                      f"{report.seconds:.1f}")
+        for check in report.checks:
+            for failure in check.failures[:5] if not check.passed else []:
+                err.print(f"  {report.env} {check.name}: {failure}", markup=False, highlight=False)
+    out.print(table)
+    if failed:
+        raise typer.Exit(1)
+
+
+@registry_app.command("list")
+def registry_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List verified environments (tools, scenarios, report summary)."""
+    from registry.catalog import entry, scan
+
+    verified, rejected = scan()
+    entries = [entry(e) for e in verified]
+    if as_json:
+        print(json.dumps([e.model_dump() for e in entries], indent=2))
+        return
+    table = Table(title=f"catalog: {len(entries)} verified environment(s)")
+    for col in ("name", "version", "domain", "tools (read/write)", "scenarios", "verification"):
+        table.add_column(col)
+    for e in entries:
+        table.add_row(e.name, e.version, e.domain, f"{e.tools} ({e.read_tools}/{e.write_tools})",
+                      ", ".join(e.scenarios), e.summary)
+    out.print(table)
+    for r in rejected:
+        err.print(f"not listed: {r.name}: {r.reason}", markup=False, highlight=False)
+
+
+@registry_app.command("show")
+def registry_show(name: str, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Show one verified environment: tools with annotations, scenarios and its verification report."""
+    from registry.catalog import entry, get_verified
+
+    env = get_verified(name)
+    report = env.report()
+    if as_json:
+        print(json.dumps({"entry": entry(env).model_dump(), "spec": env.spec.model_dump(mode="json", by_alias=True),
+                          "report": report.model_dump(mode="json") if report else None}, indent=2))
+        return
+    e = entry(env)
+    out.print(f"[bold]{e.name}[/] {e.version} ({e.domain}): {e.description}")
+    out.print(f"path: {e.path}\ngenerator: {e.generator}\nscenarios: {', '.join(e.scenarios)}")
+    tools = Table(title=f"{e.tools} tools")
+    for col in ("tool", "kind", "required arguments", "description"):
+        tools.add_column(col)
+    for t in env.spec.tools:
+        a = t.annotations
+        kind = "read" if a.read_only_hint else ("destructive" if a.destructive_hint else "write")
+        tools.add_row(t.name, kind, ", ".join(t.input_schema.get("required", [])), t.description.split("\n")[0])
+    out.print(tools)
+    if report:
+        checks = Table(title=f"verification: {report.summary}")
+        for col in ("check", "passed", "summary", "seconds"):
+            checks.add_column(col)
+        for c in report.checks:
+            checks.add_row(c.name, "yes" if c.passed else "no", c.summary, f"{c.seconds:.2f}")
+        out.print(checks)
+
+
+@registry_app.command("mcp-config")
+def registry_mcp_config(
+    client: Annotated[str, typer.Option(help="claude | cursor | vscode | generic")] = "claude",
+    http: Annotated[str | None, typer.Option(help="Farm base URL or a URL template with {name}.")] = None,
+) -> None:
+    """Print an mcp.json that launches every catalog environment (absolute paths, this interpreter)."""
+    from registry.catalog import verified_envs
+    from registry.mcpconfig import mcp_config
+
+    if client not in ("claude", "cursor", "vscode", "generic"):
+        fail(f"unknown client {client!r} (claude, cursor, vscode, generic)")
+    envs = verified_envs()
+    if not envs:
+        fail("the catalog is empty: run `envfactory verify --all` first")
+    print(json.dumps(mcp_config(envs, client, http), indent=2))  # type: ignore[arg-type]
+
+
+@app.command()
+def serve(
+    name: Annotated[str, typer.Argument(help="Catalog environment name, or an environment directory.")],
+    http: Annotated[int | None, typer.Option(help="Serve streamable HTTP on this port instead of stdio.")] = None,
+    host: Annotated[str, typer.Option(help="Bind address for --http.")] = "127.0.0.1",
+    allowed_host: Annotated[list[str] | None, typer.Option(help="Extra Host header to accept (repeatable).")] = None,
+) -> None:
+    """Serve one environment as a stand-alone MCP server (stdio, or streamable HTTP at /mcp)."""
+    from registry.catalog import get_verified
+    from registry.envdir import find_env
+    from servers.mcp_server import run_env_server
+
+    env = find_env(name) if Path(name).is_dir() else get_verified(name)
+    if http is not None:
+        err.print(f"serving {env.name} on http://{host}:{http}/mcp", highlight=False)
+    run_env_server(env.path, http, host, allowed_host)
+
+
+def _register_synthesizer() -> None:
+    from synthesizer.cli import export, synthesize
+
+    app.command(help="Synthesize verified trajectories over MCP (offline: templated user, planned assistant).")(
+        synthesize)
+    app.command(help="Export a run to a training format.")(export)
+
+
+@app.command()
+def demo(
+    n: Annotated[int, typer.Option(help="Trajectories to synthesize.")] = 20,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    out_dir: Annotated[Path, typer.Option("--out", help="Run directory.")] = Path("runs/demo"),
+) -> None:
+    """The main job on embedded defaults: verify all, synthesize offline over MCP, export SFT data."""
+    import time
+
+    from synthesizer.cli import export, synthesize
+
+    started = time.monotonic()
+    verify(None, True)
+    synthesize(n=n, seed=seed, out=out_dir, mcp_config=None, url=None)
+    export(run_dir=out_dir, format="openai", out=out_dir / "sft.openai.jsonl")
+    out.print(f"[bold green]demo done[/] in {time.monotonic() - started:.1f} s: "
+              f"trajectories in {out_dir / 'trajectories.jsonl'}, SFT data in {out_dir / 'sft.openai.jsonl'}")
+
+
+def main() -> None:
+    from pydantic import ValidationError
+
+    from registry.envdir import EnvLoadError
+
+    try:
+        _register_synthesizer()
+    except ImportError as exc:  # the synthesizer is optional for the other verbs
+        err.print(f"warning: synthesizer unavailable: {exc}", markup=False)
+    known: tuple[type[BaseException], ...] = (CLIError, EnvLoadError, FileNotFoundError, ValidationError)
+    try:
+        from synthesizer.errors import SynthError
+
+        known = (*known, SynthError)
+    except ImportError:
+        pass
+    try:
+        app()
+    except known as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(1)

@@ -1,0 +1,82 @@
+"""Shared fixtures: the notes fixture environment and real server subprocesses on loopback."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+NOTES = FIXTURES / "envs" / "notes"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            stderr = proc.stderr.read().decode() if proc.stderr else ""
+            raise RuntimeError(f"server exited with {proc.returncode}: {stderr}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {port} after {timeout} s")
+
+
+class HttpServer:
+    def __init__(self, argv: list[str]):
+        self.port = free_port()
+        self.proc = subprocess.Popen([*argv, "--http", str(self.port)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        wait_for_port(self.port, self.proc)
+        self.url = f"http://127.0.0.1:{self.port}/mcp"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture
+def notes_dir(tmp_path: Path) -> Path:
+    """A private copy of the notes fixture, safe to modify."""
+    dst = tmp_path / "notes"
+    shutil.copytree(NOTES, dst)
+    return dst
+
+
+@pytest.fixture
+def notes_http() -> Iterator[HttpServer]:
+    server = HttpServer([sys.executable, str(NOTES / "server.py")])
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run every `async def` test on asyncio through the anyio plugin (the MCP SDK is anyio-based)."""
+    import inspect
+
+    for item in items:
+        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.function):
+            item.add_marker(pytest.mark.anyio)
