@@ -68,6 +68,8 @@ def registry_list(as_json: Annotated[bool, typer.Option("--json", help="Print JS
 
     verified, rejected = scan()
     entries = [entry(e) for e in verified]
+    for r in rejected:
+        err.print(f"not listed: {r.name}: {r.reason}", markup=False, highlight=False)
     if as_json:
         print(json.dumps([e.model_dump() for e in entries], indent=2))
         return
@@ -78,8 +80,6 @@ def registry_list(as_json: Annotated[bool, typer.Option("--json", help="Print JS
         table.add_row(e.name, e.version, e.domain, f"{e.tools} ({e.read_tools}/{e.write_tools})",
                       ", ".join(e.scenarios), e.summary)
     out.print(table)
-    for r in rejected:
-        err.print(f"not listed: {r.name}: {r.reason}", markup=False, highlight=False)
 
 
 @registry_app.command("show")

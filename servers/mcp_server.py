@@ -125,7 +125,10 @@ def run_env_server(env_path: Path | str, http_port: int | None = None, host: str
                    allowed_hosts: list[str] | None = None) -> None:
     """Entry point shared by every `server.py` and `envfactory serve`."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    server = build_server(EnvRuntime.load(env_path))
+    runtime = EnvRuntime.load(env_path)
+    for scenario in runtime.spec.scenarios:  # fail at start, not on some later call
+        runtime.scenario_state(scenario)
+    server = build_server(runtime)
     if http_port is None:
         anyio.run(serve_stdio, server)
     else:

@@ -1,0 +1,3 @@
+from envfactory.cli import main
+
+main()
