@@ -77,6 +77,17 @@ def build_server(runtime: EnvRuntime, store: EpisodeStore | None = None) -> Serv
             _meta=out_meta,
         )
 
+    async def on_list_resources(ctx: Any, params: Any) -> types.ListResourcesResult:
+        return types.ListResourcesResult(resources=[])
+
+    async def on_list_resource_templates(ctx: Any, params: Any) -> types.ListResourceTemplatesResult:
+        return types.ListResourceTemplatesResult(resource_templates=[])
+
+    async def on_list_prompts(ctx: Any, params: Any) -> types.ListPromptsResult:
+        return types.ListPromptsResult(prompts=[])
+
+    # Environments expose tools only; the empty listings keep generic clients (and conformance) from seeing
+    # "method not found" on the routine resources/prompts discovery calls.
     server: Server[Any] = Server(
         runtime.name,
         version=runtime.spec.version,
@@ -85,6 +96,9 @@ def build_server(runtime: EnvRuntime, store: EpisodeStore | None = None) -> Serv
         instructions=runtime.spec.description,
         on_list_tools=on_list_tools,
         on_call_tool=on_call_tool,
+        on_list_resources=on_list_resources,
+        on_list_resource_templates=on_list_resource_templates,
+        on_list_prompts=on_list_prompts,
         get_tool_input_schema=lambda name: runtime.tools[name].input_schema if name in runtime.tools else None,
     )
     return server
@@ -109,8 +123,9 @@ def transport_security(allowed_hosts: list[str] | None = None) -> TransportSecur
 
 
 def http_app(server: Server[Any], allowed_hosts: list[str] | None = None) -> Any:
-    """Streamable HTTP app at /mcp with JSON responses (one body per POST; cheaper than SSE)."""
-    return server.streamable_http_app(streamable_http_path="/mcp", json_response=True,
+    """Streamable HTTP app at /mcp. Legacy (2025-11-25) clients get SSE streams, the protocol default, which the
+    conformance suite expects (server-sse-polling); 2026-07-28 requests are answered with JSON either way."""
+    return server.streamable_http_app(streamable_http_path="/mcp", json_response=False,
                                       transport_security=transport_security(allowed_hosts))
 
 

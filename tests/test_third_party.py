@@ -45,3 +45,10 @@ def test_inspector_calls_a_tool_over_stdio_and_http() -> None:
         assert res["isError"] is True and "No note with id 'note_0404'" in res["content"][0]["text"]
     finally:
         server.stop()
+
+
+def test_conformance_suite_passes_with_the_generic_baseline(notes_http: HttpServer) -> None:
+    proc = subprocess.run([str(RUN), notes_http.url, "baseline-generic-env.yml"], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "Baseline check passed" in proc.stdout
