@@ -134,19 +134,31 @@ def run_check(runtime: EnvRuntime, check: Check, episode_id: str = "check") -> C
                     state_hash=episode.state_hash)
 
 
-def check_coverage(runtime: EnvRuntime, checks: list[Check]) -> list[str]:
-    """Tools missing a checked success path, or (when they take arguments) a checked domain-error path."""
+def check_coverage(runtime: EnvRuntime, checks: list[Check], runs: list[CheckRun] | None = None) -> list[str]:
+    """Tools missing a checked success path, or (when they have required arguments) a checked domain-error path.
+
+    With `runs` (the results of running `checks`), an error path counts only if the call really failed with a
+    ToolError: a schema rejection proves nothing about the environment's own rules.
+    """
     ok: set[str] = set()
     err: set[str] = set()
+    outcomes = {r.id: r.outcomes for r in runs or []}
     for check in checks:
-        for call in check.calls:
-            (err if call.expect.is_error else ok).add(call.tool)
+        for i, call in enumerate(check.calls):
+            if not call.expect.is_error:
+                ok.add(call.tool)
+            elif runs is None:
+                err.add(call.tool)
+            else:
+                got = outcomes.get(check.id, [])
+                if i < len(got) and got[i].domain_error:
+                    err.add(call.tool)
     problems = []
     for name, tool in runtime.tools.items():
         if name not in ok:
             problems.append(f"{name}: no check covers its success path")
-        if tool.input_schema.get("properties") and name not in err:
-            problems.append(f"{name}: no check covers its error path")
+        if tool.input_schema.get("required") and name not in err:
+            problems.append(f"{name}: no check covers a domain error (ToolError) of it")
     unknown = sorted({c.tool for ch in checks for c in ch.calls} - set(runtime.tools))
     problems += [f"checks call unknown tool {t!r}" for t in unknown]
     bad_scen = sorted({ch.scenario for ch in checks} - set(runtime.spec.scenarios))

@@ -43,6 +43,12 @@ class CallOutcome(BaseModel):
     output: dict[str, Any] | None = None
     error: str | None = None
     internal: bool = False  # True when the error is the environment's bug, not the caller's mistake
+    invalid_arguments: bool = False  # rejected by the input schema (or unknown tool) before any code ran
+
+    @property
+    def domain_error(self) -> bool:
+        """A ToolError raised by the environment itself."""
+        return self.is_error and not self.internal and not self.invalid_arguments
 
     def text(self) -> str:
         if self.is_error:
@@ -132,7 +138,8 @@ class EnvRuntime:
             if not callable(fn):
                 raise EnvLoadError(f"{env_dir.code_path}: no function for tool {name!r}")
             self.functions[name] = fn
-        self._in = {n: Draft202012Validator(t.input_schema) for n, t in self.tools.items()}
+        checker = Draft202012Validator.FORMAT_CHECKER  # `format` (email, date, ...) is enforced on arguments
+        self._in = {n: Draft202012Validator(t.input_schema, format_checker=checker) for n, t in self.tools.items()}
         self._out = {n: Draft202012Validator(t.output_schema) for n, t in self.tools.items()}
 
     @classmethod
@@ -192,11 +199,11 @@ class EnvRuntime:
     def call(self, episode: Episode, tool: str, arguments: dict[str, Any] | None) -> CallOutcome:
         """Run one tool call. Writes are atomic: the episode's State changes only if the call succeeds."""
         if tool not in self.tools:
-            return CallOutcome(is_error=True, error=f"Unknown tool: {tool}")
+            return CallOutcome(is_error=True, error=f"Unknown tool: {tool}", invalid_arguments=True)
         args = dict(arguments or {})
         problem = format_schema_error(tool, self._in[tool].iter_errors(args))
         if problem:
-            return CallOutcome(is_error=True, error=problem)
+            return CallOutcome(is_error=True, error=problem, invalid_arguments=True)
         read_only = self.tools[tool].annotations.read_only_hint
         work = episode.state if read_only else episode.state.model_copy(deep=True)
         try:
