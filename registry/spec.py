@@ -19,13 +19,17 @@ class Model(BaseModel):
 
 
 class ToolAnnotationsSpec(Model):
-    """MCP tool annotations (hints, camelCase on the wire as in the MCP spec)."""
+    """MCP tool annotations (hints, camelCase on the wire as in the MCP spec).
+
+    Defaults follow the MCP spec (a write is destructive unless it says otherwise), except `openWorldHint`: an
+    environment is a closed world by construction (no network, no I/O).
+    """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     title: str | None = None
     read_only_hint: bool = Field(False, alias="readOnlyHint")
-    destructive_hint: bool = Field(False, alias="destructiveHint")
+    destructive_hint: bool = Field(True, alias="destructiveHint")
     idempotent_hint: bool = Field(False, alias="idempotentHint")
     open_world_hint: bool = Field(False, alias="openWorldHint")
 

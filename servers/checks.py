@@ -63,6 +63,8 @@ def subset_mismatch(expected: Any, actual: Any, where: str = "") -> str | None:
     if isinstance(expected, dict):
         if not isinstance(actual, dict):
             return f"{where or '(root)'}: expected an object, got {actual!r}"
+        if not expected and actual:  # `{}` asserts emptiness; a subset match would accept anything
+            return f"{where or '(root)'}: expected an empty object, got {len(actual)} key(s)"
         for key, exp in expected.items():
             if key not in actual:
                 return f"{where + '.' if where else ''}{key}: missing"
@@ -87,7 +89,8 @@ def _same_number(a: Any, b: Any) -> bool:
     return isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool) and a == b
 
 
-def call_mismatch(call: CheckCall, outcome: CallOutcome) -> str | None:
+def call_mismatch(call: CheckCall, outcome: CallOutcome, outputs: list[dict[str, Any]] | None = None) -> str | None:
+    """Why `outcome` misses the call's expectation; "${N.path}" in the expected output refers to earlier outputs."""
     exp = call.expect
     if outcome.internal:
         return f"{call.tool}: environment bug: {outcome.error}"
@@ -97,7 +100,11 @@ def call_mismatch(call: CheckCall, outcome: CallOutcome) -> str | None:
     if exp.is_error and exp.error_contains and exp.error_contains.lower() not in (outcome.error or "").lower():
         return f"{call.tool}: error {outcome.error!r} does not contain {exp.error_contains!r}"
     if not exp.is_error and exp.output is not None:
-        problem = subset_mismatch(exp.output, outcome.output)
+        try:
+            expected = substitute(exp.output, outputs or [])
+        except LookupError as exc:
+            return f"{call.tool}: expected output: {exc}"
+        problem = subset_mismatch(expected, outcome.output)
         if problem:
             return f"{call.tool}: output {problem}"
     return None
@@ -117,8 +124,8 @@ def run_check(runtime: EnvRuntime, check: Check, episode_id: str = "check") -> C
             break
         outcome = runtime.call(episode, call.tool, arguments)
         outcomes.append(outcome)
+        problem = call_mismatch(call, outcome, outputs)
         outputs.append(outcome.output)
-        problem = call_mismatch(call, outcome)
         if problem:
             failures.append(f"call {i} {problem}")
     state = episode.state.model_dump(mode="json")
@@ -135,13 +142,22 @@ def run_check(runtime: EnvRuntime, check: Check, episode_id: str = "check") -> C
 
 
 def check_coverage(runtime: EnvRuntime, checks: list[Check], runs: list[CheckRun] | None = None) -> list[str]:
-    """Tools missing a checked success path, or (when they have required arguments) a checked domain-error path.
+    """Tools missing a checked success path, or (when they have required arguments) a checked domain-error path,
+    and write tools never followed by a read in the same check (a write must be shown visible to a later read).
 
     With `runs` (the results of running `checks`), an error path counts only if the call really failed with a
     ToolError: a schema rejection proves nothing about the environment's own rules.
     """
     ok: set[str] = set()
     err: set[str] = set()
+    seen_by_read: set[str] = set()
+    for check in checks:
+        for i, call in enumerate(check.calls):
+            later = check.calls[i + 1:]
+            if not call.expect.is_error and any(
+                    c.tool in runtime.tools and runtime.tools[c.tool].annotations.read_only_hint
+                    and not c.expect.is_error for c in later):
+                seen_by_read.add(call.tool)
     outcomes = {r.id: r.outcomes for r in runs or []}
     for check in checks:
         for i, call in enumerate(check.calls):
@@ -159,6 +175,8 @@ def check_coverage(runtime: EnvRuntime, checks: list[Check], runs: list[CheckRun
             problems.append(f"{name}: no check covers its success path")
         if tool.input_schema.get("required") and name not in err:
             problems.append(f"{name}: no check covers a domain error (ToolError) of it")
+        if not tool.annotations.read_only_hint and name not in seen_by_read:
+            problems.append(f"{name}: no check reads the State back after it succeeds")
     unknown = sorted({c.tool for ch in checks for c in ch.calls} - set(runtime.tools))
     problems += [f"checks call unknown tool {t!r}" for t in unknown]
     bad_scen = sorted({ch.scenario for ch in checks} - set(runtime.spec.scenarios))
