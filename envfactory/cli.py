@@ -17,7 +17,7 @@ registry_app = typer.Typer(no_args_is_help=True, help="The catalog of verified e
 app.add_typer(registry_app, name="registry")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class CLIError(Exception):
@@ -194,5 +194,5 @@ def main() -> None:
     try:
         app()
     except known as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

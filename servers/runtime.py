@@ -7,12 +7,10 @@ environment's env.py stays a small set of pure functions over its State.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import inspect
 import json
 import logging
 import signal
-import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -23,7 +21,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from registry.contract import EnvState, ToolError, state_hash
 from registry.envdir import EnvDir, EnvLoadError, load_env_dir
@@ -44,6 +42,7 @@ class CallOutcome(BaseModel):
     error: str | None = None
     internal: bool = False  # True when the error is the environment's bug, not the caller's mistake
     invalid_arguments: bool = False  # rejected by the input schema (or unknown tool) before any code ran
+    detail: str | None = Field(default=None, exclude=True)  # why an internal error happened; never sent to clients
 
     @property
     def domain_error(self) -> bool:
@@ -70,12 +69,12 @@ class Episode:
         return state_hash(self.state)
 
 
-def format_schema_error(tool: str, errors: Iterator[Any]) -> str | None:
+def format_schema_error(tool: str, errors: Iterator[Any], what: str = "Invalid arguments for") -> str | None:
     err = best_match(errors)
     if err is None:
         return None
     where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path).lstrip(".")
-    return f"Invalid arguments for {tool}: {('at ' + where + ': ') if where else ''}{err.message}"
+    return f"{what} {tool}: {('at ' + where + ': ') if where else ''}{err.message}"
 
 
 @contextlib.contextmanager
@@ -104,19 +103,10 @@ def time_limit(seconds: float | None) -> Iterator[None]:
 
 
 def load_module(env_dir: EnvDir) -> ModuleType:
-    """Import env.py under a private module name; each load is a fresh module (no cross-environment sharing)."""
-    name = f"envfactory_env_{env_dir.name}_{id(env_dir):x}"
-    spec = importlib.util.spec_from_file_location(name, env_dir.code_path)
-    if spec is None or spec.loader is None:
-        raise EnvLoadError(f"{env_dir.code_path}: cannot be imported")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        sys.modules.pop(name, None)
-        raise EnvLoadError(f"{env_dir.code_path}: import failed: {type(exc).__name__}: {exc}") from exc
-    return module
+    """Import env.py (guarded, see servers/sandbox.py) under a private name: each load is a fresh module."""
+    from servers.sandbox import load_guarded
+
+    return load_guarded(env_dir, f"envfactory_env_{env_dir.name}_{id(env_dir):x}")
 
 
 class EnvRuntime:
@@ -213,21 +203,25 @@ class EnvRuntime:
             return CallOutcome(is_error=True, error=exc.message)
         except CallTimeout as exc:
             log.error("%s.%s %s", self.name, tool, exc)
-            return CallOutcome(is_error=True, error=f"Tool {tool} {exc}", internal=True)
-        except Exception:
+            return CallOutcome(is_error=True, error=f"Tool {tool} {exc}", internal=True, detail=f"{tool}: {exc}")
+        except Exception as exc:
             log.exception("%s.%s raised an unexpected exception", self.name, tool)
-            return CallOutcome(is_error=True, error=f"Internal error in tool {tool}", internal=True)
+            from servers.sandbox import env_line
+
+            detail = f"{type(exc).__name__}: {str(exc)[:160]}{env_line(exc, self.env_dir.code_path)}"
+            return CallOutcome(is_error=True, error=f"Internal error in tool {tool}", internal=True, detail=detail)
         if isinstance(output, BaseModel):
             output = output.model_dump(mode="json")
         try:
             output = json.loads(json.dumps(output, allow_nan=False))
         except (TypeError, ValueError):
-            log.error("%s.%s returned a value that is not JSON: %r", self.name, tool, type(output))
-            return CallOutcome(is_error=True, error=f"Internal error in tool {tool}", internal=True)
-        problem = format_schema_error(tool, self._out[tool].iter_errors(output))
+            detail = f"returned a {type(output).__name__} that is not JSON-serialisable"
+            log.error("%s.%s %s", self.name, tool, detail)
+            return CallOutcome(is_error=True, error=f"Internal error in tool {tool}", internal=True, detail=detail)
+        problem = format_schema_error(tool, self._out[tool].iter_errors(output), "Output of")
         if problem:
             log.error("%s.%s output violates its output_schema: %s", self.name, tool, problem)
-            return CallOutcome(is_error=True, error=f"Internal error in tool {tool}", internal=True)
+            return CallOutcome(is_error=True, error=f"Internal error in tool {tool}", internal=True, detail=problem)
         if not read_only:
             episode.state = work
             episode.journal.append((tool, args))

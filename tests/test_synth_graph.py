@@ -83,9 +83,45 @@ def test_edges_by_name_type_and_plural(graph) -> None:
     assert not graph.has_edge("list_calendars", "get_event")  # a calendar id never feeds an event id
     assert not graph.has_edge("list_calendars", "get_order")
     assert not any(a == b for a, b in graph.edges)
-    # the description naming the source tool is a tie-breaker that raises the score
-    described = graph.edges["list_calendars", "create_event"]["score"]
-    assert described > 0.9 + 0.1 - 1e-9
+    # a nested list field loses to a direct one; naming the source tool in the description raises the score
+    assert graph.edges["create_event", "get_event"]["score"] > graph.edges["list_calendars", "create_event"]["score"]
+    plain = [t.model_copy(deep=True) for t in TOOLS[:2]]
+    plain[1].input_schema["properties"]["calendar_id"]["description"] = "Id of the calendar"
+    assert build_graph(plain).edges["list_calendars", "create_event"]["score"] < \
+        graph.edges["list_calendars", "create_event"]["score"]
+
+
+def test_described_links_follow_the_description() -> None:
+    """`from list_airports (airports[].code)` links a non-id parameter; `x from tool` names a field too."""
+    airports = ToolInfo(name="list_airports", read_only=True, input_schema=obj({}),
+                        output_schema=obj({"airports": {"type": "array", "items": obj({"code": S, "name": S})}}))
+    code = {"type": "string", "pattern": "^[A-Z]{3}$", "examples": ["LHR", "JFK"],
+            "description": "IATA code, from list_airports (airports[].code)."}
+    search = ToolInfo(name="search_flights", read_only=True, input_schema=obj({"origin": code, "destination": code},
+                                                                              ["origin", "destination"]),
+                      output_schema=obj({"flights": {"type": "array", "items": obj({"id": S, "fare_cents":
+                                                                                     {"type": "integer"}})}}))
+    amount = {"type": "integer", "description": "Must equal fare_cents from search_flights."}
+    pay = ToolInfo(name="pay_flight", input_schema=obj({"flight_id": S, "amount_cents": amount},
+                                                       ["flight_id", "amount_cents"]),
+                   output_schema=obj({"ok": {"type": "boolean"}}))
+    g = build_graph([airports, search, pay])
+    assert g.edges["list_airports", "search_flights"]["field"] == "airports[].code"
+    links = {lk["param"]: lk["field"] for lk in g.edges["search_flights", "pay_flight"]["links"]}
+    assert links == {"flight_id": "flights[].id", "amount_cents": "flights[].fare_cents"}
+    assert "search_flights" in start_tools(g)  # origin is fillable from its examples
+    seen = set()
+    for i in range(40):
+        chain = sample_chain(g, random.Random(i))
+        assert validate_chain(g, chain) == []
+        if chain.nodes[:2] == ["list_airports", "search_flights"]:
+            assert {e.param for e in chain.feeds(1)} == {"origin", "destination"}
+            seen.add("airports")
+        if "pay_flight" in chain.nodes:
+            j = chain.nodes.index("pay_flight")
+            assert {e.param for e in chain.feeds(j)} == {"flight_id", "amount_cents"}
+            seen.add("pay")
+    assert seen == {"airports", "pay"}
 
 
 def test_id_like_and_start_tools(graph) -> None:
