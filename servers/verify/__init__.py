@@ -75,9 +75,24 @@ async def averify_env(path: Path | str, *, write_report: bool = True) -> Verific
         attempts=spec.provenance.attempts if spec else 0,
     )
     if write_report:
-        (root / "report.json").write_text(
-            json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_report_file(root / "report.json", report)
     return report
+
+
+def _without_timings(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "seconds": 0, "checks": [{**c, "seconds": 0} for c in data.get("checks", [])]}
+
+
+def write_report_file(path: Path, report: VerificationReport) -> None:
+    """Write report.json unless the one there says the same apart from timings (re-verifying leaves git clean)."""
+    new = report.model_dump(mode="json")
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+        if _without_timings(old) == _without_timings(new):
+            return
+    except (OSError, ValueError):
+        pass
+    path.write_text(json.dumps(new, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _static_check(root: Path) -> CheckResult:
