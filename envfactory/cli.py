@@ -102,7 +102,8 @@ def registry_show(name: str, as_json: Annotated[bool, typer.Option("--json", hel
     for t in env.spec.tools:
         a = t.annotations
         kind = "read" if a.read_only_hint else ("destructive" if a.destructive_hint else "write")
-        tools.add_row(t.name, kind, ", ".join(t.input_schema.get("required", [])), t.description.split("\n")[0])
+        first_sentence = t.description.split(". ")[0].split("\n")[0].rstrip(".")
+        tools.add_row(t.name, kind, ", ".join(t.input_schema.get("required", [])), first_sentence)
     out.print(tools)
     if report:
         checks = Table(title=f"verification: {report.summary}")
