@@ -74,7 +74,7 @@ def main() -> None:
         reads, writes = bench_direct(rt, args.calls)
         mcp_rate = anyio.run(bench_mcp, rt, args.calls)
         table.add_row(rt.name, first_read_call(rt)[0], f"{reads:,.0f}", f"{writes:,.0f}", f"{mcp_rate:,.0f}")
-    Console().print(table)
+    Console(width=140).print(table)
 
 
 if __name__ == "__main__":
