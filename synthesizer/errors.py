@@ -1,0 +1,7 @@
+"""The one exception type the synthesizer raises for problems a user can fix (bad sources, unreachable servers)."""
+
+from __future__ import annotations
+
+
+class SynthError(Exception):
+    """A one-line, user-facing failure: the CLI prints `error: <message>` and exits with code 1."""

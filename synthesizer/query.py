@@ -1,0 +1,280 @@
+"""Templated user query with implicit intent (no tool names, no internal ids) and the hidden intent string."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from typing import Any
+
+from pydantic import BaseModel
+
+from synthesizer.discovery import ToolInfo
+from synthesizer.graph import NAME_KEYS, VERBS, tool_noun
+from synthesizer.rollout import Execution, Feed
+from synthesizer.schema import entity_of_param, is_id_like, properties, resolve, singular_phrase
+
+# verb token of a tool name -> (request phrase, past tense); the phrase never repeats the tool name itself
+VERB_PHRASES: dict[str, tuple[str, str]] = {
+    "list": ("show me", "listed"), "search": ("look for", "searched"), "find": ("look for", "found"),
+    "get": ("pull up", "looked up"), "read": ("pull up", "read"), "show": ("show me", "showed"),
+    "view": ("show me", "showed"), "fetch": ("pull up", "looked up"), "lookup": ("pull up", "looked up"),
+    "describe": ("describe", "described"), "check": ("check", "checked"), "query": ("look up", "looked up"),
+    "create": ("create", "created"), "add": ("add", "added"), "new": ("create", "created"),
+    "make": ("make", "made"), "book": ("book", "booked"), "reserve": ("reserve", "reserved"),
+    "place": ("place", "placed"), "schedule": ("schedule", "scheduled"), "send": ("send", "sent"),
+    "post": ("post", "posted"), "update": ("update", "updated"), "edit": ("edit", "edited"),
+    "modify": ("change", "changed"), "set": ("set", "set"), "rename": ("rename", "renamed"),
+    "move": ("move", "moved"), "change": ("change", "changed"), "delete": ("delete", "deleted"),
+    "remove": ("remove", "removed"), "cancel": ("cancel", "cancelled"), "archive": ("archive", "archived"),
+    "checkout": ("check out", "checked out"), "pay": ("pay for", "paid for"), "confirm": ("confirm", "confirmed"),
+    "refund": ("get a refund for", "refunded"), "return": ("send back", "returned"), "assign": ("assign", "assigned"),
+    "complete": ("complete", "completed"), "approve": ("approve", "approved"), "apply": ("apply", "applied"),
+}
+OPENERS = ["", "Hi! ", "Hello! ", "I need a hand with something. ", "Quick request: "]
+FIRST = ["Could you {x}?", "Please {x}.", "I'd like you to {x}.", "Can you {x}?"]
+MIDDLE = ["Then {x}.", "After that, {x}.", "Next, {x}.", "Once that's done, {x}."]
+LAST = ["Finally, {x}.", "And then {x}.", "Lastly, {x}."]
+ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"]
+NEVER_SHOWN = ("cursor", "limit", "offset", "page")
+
+
+class QueryParts(BaseModel):
+    query: str
+    intent: str
+    actions: list[str]  # past-tense summary per step, for the final answer
+
+
+def record_name(record: dict[str, Any] | None) -> str | None:
+    if not isinstance(record, dict):
+        return None
+    for key in NAME_KEYS:
+        value = record.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    for key, value in record.items():
+        if key.endswith("_name") and isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def words(name: str) -> str:
+    return name.replace("_", " ").replace("-", " ").strip()
+
+
+def verb_of(tool: str) -> tuple[str | None, str]:
+    parts = [p for p in tool.lower().replace("-", "_").split("_") if p]
+    if parts and parts[0] in VERB_PHRASES:
+        return parts[0], words("_".join(parts[1:]))
+    return None, words("_".join(parts[1:]) if len(parts) > 1 and parts[0] in VERBS else tool.lower())
+
+
+def article(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December"]
+DATE = re.compile(r"^(\d{4})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d)(?::\d\d(?:\.\d+)?)?(Z|[+-]\d\d:?\d\d)?)?$")
+
+
+def human_date(value: str) -> str | None:
+    """`2026-03-10` -> `March 10, 2026`; `2026-03-10T14:30:00Z` -> `March 10, 2026 at 14:30 UTC`."""
+    m = DATE.match(value)
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        return None
+    text = f"{MONTHS[int(m.group(2)) - 1]} {int(m.group(3))}, {m.group(1)}"
+    if m.group(4):
+        zone = m.group(6) or ""
+        text += f" at {m.group(4)}:{m.group(5)}" + (" UTC" if zone in ("Z", "+00:00", "+0000") else "")
+    return text
+
+
+def quote(value: Any) -> str:
+    if isinstance(value, str):
+        return human_date(value) or f'"{value}"'
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(quote(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{words(k)} {quote(v)}" for k, v in value.items())
+    return str(value)
+
+
+LEADS = ("titled", "named", "matching")
+
+
+def join_and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def describe_args(tool: ToolInfo, arguments: dict[str, Any], fed: set[str]) -> str:
+    """` titled "X" with body "Y"`: the values a user would know (never ids, cursors or limits)."""
+    props = properties(tool.input_schema)
+    bits: list[str] = []
+    for name, value in arguments.items():
+        schema = resolve(props.get(name, {}), tool.input_schema)
+        if name in fed or is_id_like(name, schema) or name.lower() in NEVER_SHOWN or value in (None, "", [], {}):
+            continue
+        low = name.lower()
+        if low == "title":
+            bits.append(f"titled {quote(value)}")
+        elif low == "name":
+            bits.append(f"named {quote(value)}")
+        elif low in ("q", "query", "keyword", "keywords", "search", "term"):
+            bits.append(f"matching {quote(value)}")
+        else:
+            bits.append(f"{words(name)} {quote(value)}")
+    lead = [b for b in bits if b.startswith(LEADS)]
+    rest = [b for b in bits if not b.startswith(LEADS)]
+    text = " ".join(lead)
+    if rest:
+        text += (" with " if text else "with ") + join_and(rest)
+    return (" " + text) if text else ""
+
+
+MADE = ("created", "added", "made", "booked", "reserved", "placed", "scheduled", "posted", "sent")
+
+
+def reference(feed: Feed, entity: str, source_tool: str, source_is_write: bool, speaker: str) -> str:
+    """How a record an earlier step produced is named: by its name/title, else by role or position.
+
+    `speaker` is "user" (the query) or "assistant" (the final answer)."""
+    name = record_name(feed.record)
+    verb, _ = verb_of(source_tool)
+    made = source_is_write and verb is not None and VERB_PHRASES[verb][1] in MADE
+    leaf = feed.field.split(".")[-1].replace("[]", "")
+    if name and leaf != "id" and leaf.endswith("_id"):  # a foreign key: the record is another thing
+        parts = [p.replace("[]", "") for p in feed.field.split(".")[:-1]]
+        owner = words(singular_phrase(parts[-1])) if parts else words(tool_noun(source_tool))
+        return f'the {entity} of the {owner} "{name}"'
+    if name:
+        return f'the new {entity} "{name}"' if made else f'the {entity} "{name}"'
+    if made:
+        return f"the {entity} you just made" if speaker == "user" else f"the new {entity}"
+    if feed.position is not None and feed.count and feed.count > 1 and feed.position < len(ORDINALS):
+        return f"the {ORDINALS[feed.position]} {entity} in that list"
+    return f"that {entity}"
+
+
+def _same_record_as_previous(j: int, f: Feed, ex: Execution) -> bool:
+    if j == 0 or len(ex.feeds[j]) != 1:
+        return False
+    return any(p.value == f.value and p.field == f.field for p in ex.feeds[j - 1])
+
+
+def step_phrase(j: int, ex: Execution, tools: dict[str, ToolInfo], speaker: str) -> str:
+    """The request (speaker "user") or past-tense report (speaker "assistant") for step j."""
+    step = ex.steps[j]
+    tool = tools[step.tool]
+    verb, obj = verb_of(step.tool)
+    feeds = ex.feeds[j]
+    refs: list[str] = []
+    entities: list[str] = []
+    for f in feeds:
+        entity = words(entity_of_param(f.param) or tool_noun(ex.steps[f.src].tool) or "item")
+        entities.append(entity)
+        if _same_record_as_previous(j, f, ex):
+            refs.append("it")
+        else:
+            src_tool = ex.steps[f.src].tool
+            refs.append(reference(f, entity, src_tool, tools[src_tool].is_write, speaker))
+    args = describe_args(tool, step.arguments, {f.param for f in feeds})
+    noun = obj or words(tool_noun(step.tool))
+    ask_verb, past_verb = VERB_PHRASES.get(verb or "", ("", ""))
+    the_verb = ask_verb if speaker == "user" else past_verb
+    where = (" for " + join_and(refs)) if refs else ""
+    if not the_verb:
+        clause = first_clause(tool.description) or f"take care of the {noun}"
+        return f"{clause}{where}{args}" if speaker == "user" else f"handled this: {clause}{where}{args}"
+    if refs and (not noun or any(same_thing(noun, e) for e in entities)):
+        if refs == ["it"] and len(the_verb.split()) == 2 and the_verb.split()[1] in ("up", "out", "back"):
+            return f"{the_verb.split()[0]} it {the_verb.split()[1]}{args}"
+        return f"{the_verb} {join_and(refs)}{args}"
+    if verb in ("search", "find"):
+        target = noun if noun.endswith("s") else f"the {noun}"
+    elif tool.read_only or verb in ("update", "edit", "modify", "change", "set", "rename", "move", "assign"):
+        target = f"the {noun}"
+    else:
+        target = noun if noun.endswith("s") else article(noun)
+    return f"{the_verb} {target}{args}{where}"
+
+
+def same_thing(noun: str, entity: str) -> bool:
+    return bool(entity) and (noun == entity or noun.rstrip("s") == entity.rstrip("s") or noun.endswith(" " + entity))
+
+
+def first_clause(description: str) -> str:
+    text = description.strip().split("\n")[0]
+    text = re.split(r"(?<=[a-z0-9])[.;:](\s|$)", text)[0].strip()
+    return (text[:1].lower() + text[1:]) if text else ""
+
+
+def intent_of(server: str, ex: Execution) -> str:
+    parts = []
+    for j, step in enumerate(ex.steps):
+        fed = {f.param: f for f in ex.feeds[j]}
+        args = []
+        for k, v in step.arguments.items():
+            if k in fed:
+                f = fed[k]
+                args.append(f"{k}={json.dumps(v, ensure_ascii=False)} [from step {f.src + 1} {f.field}]")
+            else:
+                args.append(f"{k}={json.dumps(v, ensure_ascii=False)}")
+        parts.append(f"{j + 1}. {step.tool}({', '.join(args)})")
+    scenario = ex.scenario or "default"
+    return f"[{server}, scenario {scenario}] " + " ".join(parts)
+
+
+def id_values(ex: Execution) -> set[str]:
+    """Internal ids the query must not mention: fed values and every `id`-like field of the outputs."""
+    found: set[str] = set()
+
+    def walk(x: Any, key: str = "") -> None:
+        if isinstance(x, dict):
+            for k, v in x.items():
+                walk(v, k)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v, key)
+        elif isinstance(x, str) and key and is_id_like(key) and len(x) >= 3:
+            found.add(x)
+
+    for j, step in enumerate(ex.steps):
+        walk(step.output)
+        for f in ex.feeds[j]:
+            if isinstance(f.value, str):
+                found.add(f.value)
+    return found
+
+
+def check_query(query: str, tool_names: list[str], ids: set[str]) -> None:
+    """Raise ValueError if the query names a tool or an internal id."""
+    low = query.lower()
+    for name in tool_names:
+        pattern = re.escape(name.lower()) if ("_" in name or "-" in name) else rf"\b{re.escape(name.lower())}\b"
+        if re.search(pattern, low):
+            raise ValueError(f"query names the tool {name!r}")
+    for value in ids:
+        if re.search(rf"(?<![\w]){re.escape(value.lower())}(?![\w])", low):
+            raise ValueError(f"query mentions the internal id {value!r}")
+
+
+def write_query(server: str, ex: Execution, tools: dict[str, ToolInfo],
+                rng: random.Random) -> QueryParts:
+    phrases = [step_phrase(j, ex, tools, "user") for j in range(len(ex.steps))]
+    sentences = []
+    n = len(phrases)
+    for j, ask in enumerate(phrases):
+        if j == 0:
+            sentences.append(rng.choice(OPENERS) + rng.choice(FIRST).format(x=ask))
+        elif j == n - 1:
+            sentences.append(rng.choice(LAST).format(x=ask))
+        else:
+            sentences.append(rng.choice(MIDDLE).format(x=ask))
+    query = " ".join(sentences)
+    query = re.sub(r"\s+", " ", query).strip()
+    check_query(query, list(tools), id_values(ex))
+    actions = [step_phrase(j, ex, tools, "assistant") for j in range(len(ex.steps))]
+    return QueryParts(query=query, intent=intent_of(server, ex), actions=actions)
