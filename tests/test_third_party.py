@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from registry.envdir import env_names, envs_root
@@ -31,6 +32,12 @@ def test_inspector_lists_tools_with_output_schemas_over_stdio(server: Path) -> N
     spec = json.loads((server.parent / "env.json").read_text())
     assert [t["name"] for t in listing["tools"]] == [t["name"] for t in spec["tools"]]
     assert all(t["outputSchema"]["type"] == "object" for t in listing["tools"])
+    # a read tool that needs no arguments answers with structured content matching its output schema
+    tool = next(t for t in spec["tools"]
+                if t["annotations"].get("readOnlyHint") and not t["input_schema"].get("required"))
+    res = inspector(sys.executable, str(server), "--method", "tools/call", "--tool-name", tool["name"])
+    assert res["isError"] is False and isinstance(res["structuredContent"], dict)
+    jsonschema.validate(res["structuredContent"], tool["output_schema"])
 
 
 def test_inspector_calls_a_tool_over_stdio_and_http() -> None:
