@@ -69,3 +69,32 @@ def test_catalog_lists_only_verified(envs_root: Path) -> None:
     assert proc.returncode == 0 and json.loads(proc.stdout) == []
     assert "never verified" in proc.stderr
     assert_one_line_error(envfactory("registry", "mcp-config", envs=envs_root), "catalog is empty")
+
+
+async def test_verify_then_list_then_serve_over_http(envs_root: Path) -> None:
+    """The happy path through the CLI: verify admits the environment, the catalog lists it, serve hosts it."""
+    import anyio
+    from mcp import Client
+
+    from tests.conftest import wait_for_port
+
+    verified = envfactory("verify", "notes", envs=envs_root)
+    assert verified.returncode == 0 and "verified" in verified.stdout and "6/6" in verified.stdout
+    listed = envfactory("registry", "list", "--json", envs=envs_root)
+    assert [e["name"] for e in json.loads(listed.stdout)] == ["notes"]
+    config = json.loads(envfactory("registry", "mcp-config", "--client", "vscode", envs=envs_root).stdout)
+    assert config["servers"]["notes"]["args"] == [str(envs_root / "notes" / "server.py")]
+
+    port = free_port()
+    env = {**os.environ, "ENVFACTORY_ENVS": str(envs_root)}
+    proc = subprocess.Popen([sys.executable, "-m", "envfactory", "serve", "notes", "--http", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_port(port, proc)
+        with anyio.fail_after(20):
+            async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+                res = await client.call_tool("create_note", {"title": "served"})
+                assert not res.is_error and res.structured_content["note"]["title"] == "served"
+    finally:
+        proc.terminate()
+        proc.wait(5)
