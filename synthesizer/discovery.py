@@ -20,6 +20,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from pydantic import BaseModel, Field
 
+from registry.contract import canonical_json, sha256_text
 from registry.envdir import EnvLoadError, envs_root, find_env
 from synthesizer.errors import SynthError
 
@@ -68,6 +69,8 @@ class ServerInfo(BaseModel):
     description: str = ""
     tools: list[ToolInfo]
     scenarios: list[str] = Field(default_factory=list)
+    env_hash: str | None = None  # content hash of the catalog environment (its verification report's key)
+    tools_hash: str = ""
 
 
 class ConnectedServer:
@@ -248,17 +251,23 @@ async def list_all_tools(client: Client) -> list[ToolInfo]:
     return tools
 
 
-def catalog_scenarios(*names: str) -> list[str]:
-    """Scenario names from env.json when a name is a catalog environment; none otherwise."""
+def catalog_scenarios(*names: str) -> tuple[list[str], str | None]:
+    """Scenario names and content hash from the registry when a name is a catalog environment; none otherwise."""
     root = envs_root()
     for name in names:
         if not name or not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or not (root / name / "env.json").is_file():
             continue
         try:
-            return list(find_env(name, root).spec.scenarios)
+            env = find_env(name, root)
         except EnvLoadError:
             continue
-    return []
+        return list(env.spec.scenarios), env.content_hash()
+    return [], None
+
+
+def tools_hash(tools: list[ToolInfo]) -> str:
+    """sha256 of the canonical tool list as served: identifies the interface of any server, ours or not."""
+    return sha256_text(canonical_json([t.model_dump(mode="json") for t in tools]))
 
 
 async def _connect(stack: AsyncExitStack, source: ServerSource) -> ConnectedServer:
@@ -278,7 +287,7 @@ async def _connect(stack: AsyncExitStack, source: ServerSource) -> ConnectedServ
         raise SynthError(f"cannot {verb} MCP server {source.name!r} {source.where()}: {reason}") from None
     info = client.server_info
     server_name = getattr(info, "name", None) or source.name
-    scenarios = catalog_scenarios(source.name, server_name)
+    scenarios, env_hash = catalog_scenarios(source.name, server_name)
     return ConnectedServer(source, client, ServerInfo(
         name=source.name,
         transport=source.transport,
@@ -287,6 +296,8 @@ async def _connect(stack: AsyncExitStack, source: ServerSource) -> ConnectedServ
         description=getattr(info, "description", None) or "",
         tools=tools,
         scenarios=scenarios,
+        env_hash=env_hash,
+        tools_hash=tools_hash(tools),
     ))
 
 

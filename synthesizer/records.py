@@ -13,6 +13,8 @@ class EnvRef(BaseModel):
     server_name: str
     version: str
     transport: str
+    tools_hash: str
+    env_hash: str | None = None
 
 
 class PlanStep(BaseModel):

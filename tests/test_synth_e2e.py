@@ -16,6 +16,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from registry.envdir import load_env_dir
 from synthesizer import cli
 from synthesizer.export import export_openai
 from synthesizer.messages import validate_messages
@@ -170,6 +171,8 @@ def test_mcp_json_stdio_uses_catalog_scenarios(tmp_path: Path, monkeypatch: pyte
     assert len(records) == 6
     assert {r["scenario"] for r in records} <= {"empty", "small", "full"}
     assert all(r["env"]["transport"] == "stdio" and r["checks"]["replay_state_match"] for r in records)
+    env_hash = load_env_dir(NOTES).content_hash()  # records name the exact environment files they came from
+    assert all(r["env"]["env_hash"] == env_hash and len(r["env"]["tools_hash"]) == 64 for r in records)
     assert any(r["plan"][0]["tool"] == "list_notes" for r in records) or len({r["scenario"] for r in records}) > 1
     out = tmp_path / "sft.jsonl"
     res = CliRunner().invoke(app(), ["export", str(tmp_path / "r"), "--out", str(out)])
