@@ -82,10 +82,11 @@ def test_syntax_error_is_a_problem_with_its_line() -> None:
     assert len(problems) == 1 and problems[0].startswith("env.py:2:") and "syntax" in problems[0]
 
 
-def test_fixture_envs_pass() -> None:
-    for path in [FIXTURES / "envs" / "notes" / "env.py", *sorted((FIXTURES / "broken").glob("*/env.py"))]:
-        problems = static_problems(path.read_text(encoding="utf-8"), "env.py")
-        assert (problems != []) == (path.parent.name == "broken_static"), (path, problems)
+def test_fixture_and_catalog_envs_pass() -> None:
+    paths = [FIXTURES / "envs" / "notes" / "env.py", *sorted((FIXTURES.parent.parent / "registry" / "envs").glob("*/env.py"))]
+    assert len(paths) >= 4
+    for path in paths:
+        assert static_problems(path.read_text(encoding="utf-8"), "env.py") == [], path
 
 
 def test_allowed_modules_is_the_documented_list() -> None:

@@ -1,5 +1,6 @@
-"""Verification end to end: the notes fixture passes all six checks; each broken fixture fails exactly where it should.
+"""Verification end to end: the notes fixture passes all six checks; each broken variant fails exactly where it should.
 
+The broken variants are built at test time by tests/broken_envs.make_broken (a copy of notes with one defect).
 Every test verifies a copy in tmp_path (the repository stays clean) and is independent, so `pytest -n auto` spreads
 them over workers; each costs about one worker process plus one stdio server (~1-2 s), the looping one ~5 s.
 """
@@ -16,10 +17,10 @@ import pytest
 from registry.envdir import load_env_dir
 from registry.spec import CHECK_ORDER, VerificationReport
 from servers.verify import verify_env
+from tests.broken_envs import make_broken
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOTES = FIXTURES / "envs" / "notes"
-BROKEN = FIXTURES / "broken"
 
 
 def copy_env(src: Path, tmp_path: Path) -> Path:
@@ -51,12 +52,12 @@ def test_notes_passes_all_six_and_writes_report(tmp_path: Path) -> None:
 
 
 def test_write_report_false_leaves_directory_untouched(tmp_path: Path) -> None:
-    env = copy_env(BROKEN / "broken_static", tmp_path)
+    env = make_broken("static", tmp_path)
     verify_env(env, write_report=False)
     assert not (env / "report.json").exists()
 
 
-# (fixture, failing check, substrings of its failures, checks that must still pass)
+# (broken variant, failing check, substrings of its failures, checks that must still pass)
 CASES = [
     ("broken_static", "static", ["env.py:", "'os'"], []),
     ("broken_contract", "contract", ["create_note", "body", "text"], ["static", "protocol", "behaviour"]),
@@ -74,7 +75,7 @@ CASES = [
 @pytest.mark.parametrize(("fixture", "failing", "needles", "passing"), CASES, ids=[c[0] for c in CASES])
 def test_broken_fixture_fails_the_right_check(tmp_path: Path, fixture: str, failing: str, needles: list[str],
                                               passing: list[str]) -> None:
-    env = copy_env(BROKEN / fixture, tmp_path)
+    env = make_broken(fixture.removeprefix("broken_"), tmp_path)
     start = time.monotonic()
     report = verify_env(env)
     assert time.monotonic() - start < 60
@@ -92,7 +93,7 @@ def test_broken_fixture_fails_the_right_check(tmp_path: Path, fixture: str, fail
 
 
 def test_static_failure_skips_everything_else(tmp_path: Path) -> None:
-    report = verify_env(copy_env(BROKEN / "broken_static", tmp_path), write_report=False)
+    report = verify_env(make_broken("static", tmp_path), write_report=False)
     rest = [c for c in report.checks if c.name != "static"]
     assert len(rest) == 5
     assert all(not c.passed and c.summary == "skipped: static check failed" for c in rest)
@@ -100,7 +101,7 @@ def test_static_failure_skips_everything_else(tmp_path: Path) -> None:
 
 def test_infinite_loop_fails_with_a_timeout_in_bounded_time(tmp_path: Path) -> None:
     start = time.monotonic()
-    report = verify_env(copy_env(BROKEN / "broken_timeout", tmp_path), write_report=False)
+    report = verify_env(make_broken("timeout", tmp_path), write_report=False)
     assert time.monotonic() - start < 60
     checks = by_name(report)
     assert any("get_missing" in f and "timed out" in f for f in checks["behaviour"].failures)
