@@ -83,7 +83,8 @@ def test_syntax_error_is_a_problem_with_its_line() -> None:
 
 
 def test_fixture_and_catalog_envs_pass() -> None:
-    paths = [FIXTURES / "envs" / "notes" / "env.py", *sorted((FIXTURES.parent.parent / "registry" / "envs").glob("*/env.py"))]
+    catalog = sorted((FIXTURES.parent.parent / "registry" / "envs").glob("*/env.py"))
+    paths = [FIXTURES / "envs" / "notes" / "env.py", *catalog]
     assert len(paths) >= 4
     for path in paths:
         assert static_problems(path.read_text(encoding="utf-8"), "env.py") == [], path
