@@ -20,8 +20,12 @@ $(VENV)/.test: $(VENV)/.base
 demo: $(VENV)/.base            ## verify all environments, synthesize 20 trajectories offline over MCP, export SFT data
 	$(BIN)/envfactory demo --n 20 --seed 0 --out runs/demo
 
+CONFORMANCE := ../shared/tools/mcp-conformance/run
+
 test: $(VENV)/.test            ## lint, then the whole suite in parallel
 	$(BIN)/ruff check .
+	@# fetch the conformance suite and Inspector (npm registry) once, so parallel tests never race on the download
+	@if [ -x $(CONFORMANCE) ] && command -v npm >/dev/null; then $(CONFORMANCE) --inspector --help >/dev/null 2>&1 || true; fi
 	$(BIN)/python -m pytest -n auto
 
 bench: $(VENV)/.base
