@@ -8,6 +8,7 @@ the runtime validates arguments and outputs itself. Episodes are named by the re
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from mcp.server.lowlevel import Server
 from mcp.server.transport_security import TransportSecuritySettings
 
 from registry.envdir import EnvLoadError
-from registry.spec import ToolSpec
+from registry.spec import EnvSpec, ToolSpec
 from servers.runtime import EnvRuntime, EpisodeStore
 
 log = logging.getLogger("envfactory.server")
@@ -49,13 +50,54 @@ def error_result(message: str, meta: dict[str, Any] | None = None) -> types.Call
     return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True, _meta=meta)
 
 
-def build_server(runtime: EnvRuntime, store: EpisodeStore | None = None) -> Server[Any]:
-    store = store or EpisodeStore(runtime)
-    tools = [mcp_tool(t) for t in runtime.spec.tools]
-    listing = types.ListToolsResult(tools=tools)
+CallHandler = Callable[[Any, types.CallToolRequestParams], Awaitable[types.CallToolResult]]
+
+
+def result_of(is_error: bool, text: str, output: dict[str, Any] | None, meta: dict[str, Any]) -> types.CallToolResult:
+    """The MCP result for one call: the message alone on error, else the JSON text plus structured content."""
+    if is_error:
+        return error_result(text, meta)
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], structured_content=output,
+                                is_error=False, _meta=meta)
+
+
+def env_server(spec: EnvSpec, on_call_tool: CallHandler) -> Server[Any]:
+    """A lowlevel MCP server exposing `spec`'s tools; where calls execute is the caller's (stand-alone or farm)."""
+    listing = types.ListToolsResult(tools=[mcp_tool(t) for t in spec.tools])
+    schemas = {t.name: t.input_schema for t in spec.tools}
 
     async def on_list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         return listing
+
+    # Environments expose tools only; the empty listings keep generic clients (and conformance) from seeing
+    # "method not found" on the routine resources/prompts discovery calls.
+    async def on_list_resources(ctx: Any, params: Any) -> types.ListResourcesResult:
+        return types.ListResourcesResult(resources=[])
+
+    async def on_list_resource_templates(ctx: Any, params: Any) -> types.ListResourceTemplatesResult:
+        return types.ListResourceTemplatesResult(resource_templates=[])
+
+    async def on_list_prompts(ctx: Any, params: Any) -> types.ListPromptsResult:
+        return types.ListPromptsResult(prompts=[])
+
+    return Server(
+        spec.name,
+        version=spec.version,
+        title=spec.name,
+        description=spec.description,
+        instructions=spec.description,
+        on_list_tools=on_list_tools,
+        on_call_tool=on_call_tool,
+        on_list_resources=on_list_resources,
+        on_list_resource_templates=on_list_resource_templates,
+        on_list_prompts=on_list_prompts,
+        get_tool_input_schema=schemas.get,
+    )
+
+
+def build_server(runtime: EnvRuntime, store: EpisodeStore | None = None) -> Server[Any]:
+    """The stand-alone server: episodes held in this process, named by `_meta`."""
+    store = store or EpisodeStore(runtime)
 
     async def on_call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         meta = dict(ctx.meta or {})
@@ -67,41 +109,10 @@ def build_server(runtime: EnvRuntime, store: EpisodeStore | None = None) -> Serv
         except EnvLoadError as exc:
             return error_result(str(exc))
         outcome = runtime.call(episode, params.name, params.arguments)
-        out_meta = {META_EPISODE: episode.id, META_STATE_HASH: episode.state_hash}
-        if outcome.is_error:
-            return error_result(outcome.text(), out_meta)
-        return types.CallToolResult(
-            content=[types.TextContent(type="text", text=outcome.text())],
-            structured_content=outcome.output,
-            is_error=False,
-            _meta=out_meta,
-        )
+        return result_of(outcome.is_error, outcome.text(), outcome.output,
+                         {META_EPISODE: episode.id, META_STATE_HASH: episode.state_hash})
 
-    async def on_list_resources(ctx: Any, params: Any) -> types.ListResourcesResult:
-        return types.ListResourcesResult(resources=[])
-
-    async def on_list_resource_templates(ctx: Any, params: Any) -> types.ListResourceTemplatesResult:
-        return types.ListResourceTemplatesResult(resource_templates=[])
-
-    async def on_list_prompts(ctx: Any, params: Any) -> types.ListPromptsResult:
-        return types.ListPromptsResult(prompts=[])
-
-    # Environments expose tools only; the empty listings keep generic clients (and conformance) from seeing
-    # "method not found" on the routine resources/prompts discovery calls.
-    server: Server[Any] = Server(
-        runtime.name,
-        version=runtime.spec.version,
-        title=runtime.spec.name,
-        description=runtime.spec.description,
-        instructions=runtime.spec.description,
-        on_list_tools=on_list_tools,
-        on_call_tool=on_call_tool,
-        on_list_resources=on_list_resources,
-        on_list_resource_templates=on_list_resource_templates,
-        on_list_prompts=on_list_prompts,
-        get_tool_input_schema=lambda name: runtime.tools[name].input_schema if name in runtime.tools else None,
-    )
-    return server
+    return env_server(runtime.spec, on_call_tool)
 
 
 async def serve_stdio(server: Server[Any]) -> None:

@@ -26,12 +26,16 @@ def synthesize(
     out: Annotated[Path, typer.Option("--out", help="run directory (re-run to resume)")] = Path("runs/demo"),
     mcp_config: Annotated[Path | None, typer.Option("--mcp-config", help="mcp.json with the servers to use")] = None,
     url: Annotated[list[str] | None, typer.Option("--url", help="streamable HTTP MCP URL (repeatable)")] = None,
+    farm: Annotated[str | None, typer.Option("--farm", help="env farm base URL (every env it serves)")] = None,
+    farm_token: Annotated[str | None, typer.Option("--farm-token", help="bearer token for --farm "
+                                                   "(default: $ENVFACTORY_TOKEN)")] = None,
 ) -> None:
     """Synthesize verified tool-use trajectories from MCP servers (default: the registry catalog)."""
     from synthesizer.run import SynthConfig
     from synthesizer.run import synthesize as run_synthesize
 
-    config = SynthConfig(n=n, seed=seed, out=out, mcp_config=mcp_config, urls=list(url or []))
+    config = SynthConfig(n=n, seed=seed, out=out, mcp_config=mcp_config, urls=list(url or []), farm=farm,
+                         farm_token=farm_token)
     try:
         summary = asyncio.run(run_synthesize(config))
     except (SynthError, EnvLoadError) as exc:

@@ -1,30 +1,41 @@
 """Server sources -> connected MCP servers with their tools (and scenario names, for catalog environments).
 
 Sources: an mcp.json file (`mcpServers`, or VS Code `servers`; stdio entries with command/args/env/cwd, HTTP entries
-with url), a list of streamable-HTTP URLs, or by default the registry catalog exported as an mcp.json document.
+with url), a list of streamable-HTTP URLs, an env farm (`GET <farm>/api/envs` -> one `<farm>/envs/<name>/mcp` per
+environment), or by default the registry catalog exported as an mcp.json document.
+
+Discovery (`tools/list`, server identity) always goes through the SDK `Client`. Tool calls go through
+`ConnectedServer.caller`: for HTTP sources the thin `RolloutClient` (raw 2026-07-28 JSON-RPC over one shared
+`httpx2.AsyncClient`), for stdio the SDK client.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any, Literal, TextIO
-from urllib.parse import urlparse
+from typing import Any, Literal, Protocol, TextIO
+from urllib.parse import quote, urlparse
 
+import httpx2
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
 from pydantic import BaseModel, Field
 
 from registry.contract import canonical_json, sha256_text
 from registry.envdir import EnvLoadError, envs_root, find_env
 from synthesizer.errors import SynthError
+from synthesizer.fastclient import RolloutClient
 
 CALL_TIMEOUT_S = 60.0
+CONNECT_TIMEOUT_S = 10.0
+TOKEN_ENV = "ENVFACTORY_TOKEN"
 
 
 class ServerSource(BaseModel):
@@ -37,6 +48,9 @@ class ServerSource(BaseModel):
     env: dict[str, str] | None = None
     cwd: str | None = None
     url: str | None = None
+    token: str | None = Field(default=None, repr=False)  # bearer token for HTTP requests (farm sources)
+    scenarios: list[str] | None = None  # scenario names the source announced (farm); None: look up the catalog
+    env_hash: str | None = None  # content hash the source announced (farm), if any
 
     def where(self) -> str:
         if self.transport == "http":
@@ -73,17 +87,33 @@ class ServerInfo(BaseModel):
     tools_hash: str = ""
 
 
-class ConnectedServer:
-    """A live MCP client plus its ServerInfo. Only valid inside `connect_all`."""
+class ToolCaller(Protocol):
+    """What rollouts need: the SDK `Client` and `RolloutClient` both fit (results expose is_error, content,
+    structured_content, meta)."""
 
-    def __init__(self, source: ServerSource, client: Client, info: ServerInfo):
+    async def call_tool(self, name: str, arguments: dict[str, Any], *, meta: dict[str, Any] | None = None) -> Any:
+        ...
+
+
+class ConnectedServer:
+    """A live MCP client plus its ServerInfo. Only valid inside `connect_all`.
+
+    `client` is the SDK client used for discovery; `caller` makes the rollout tool calls (the thin client when
+    one was given, otherwise `client`)."""
+
+    def __init__(self, source: ServerSource, client: Any, info: ServerInfo, fast: RolloutClient | None = None):
         self.source = source
         self.client = client
         self.info = info
+        self.fast = fast
 
     @property
     def name(self) -> str:
         return self.info.name
+
+    @property
+    def caller(self) -> ToolCaller:
+        return self.fast if self.fast is not None else self.client
 
 
 # --- sources ---------------------------------------------------------------------------------------------------------
@@ -163,14 +193,81 @@ def sources_from_catalog() -> list[ServerSource]:
     return sources_from_config(mcp_config(envs, "generic", python=sys.executable), "catalog")
 
 
-def resolve_sources(mcp_config: Path | None, urls: list[str] | None) -> list[ServerSource]:
+def farm_base(farm: str) -> str:
+    parsed = urlparse(farm)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise SynthError(f"--farm: not an http(s) URL: {farm!r}")
+    return farm.rstrip("/")
+
+
+def farm_token(token: str | None) -> str | None:
+    """The farm's bearer token: `--farm-token`, else $ENVFACTORY_TOKEN, else none."""
+    return token or os.environ.get(TOKEN_ENV) or None
+
+
+def sources_from_farm_listing(farm: str, doc: Any, token: str | None) -> list[ServerSource]:
+    """`GET <farm>/api/envs` (a list of catalog entries) -> one HTTP source per environment."""
+    base = farm_base(farm)
+    if isinstance(doc, dict) and isinstance(doc.get("envs"), list):
+        doc = doc["envs"]
+    if not isinstance(doc, list):
+        raise SynthError(f"farm at {base}: /api/envs did not answer a JSON list of environments")
+    sources: list[ServerSource] = []
+    for i, entry in enumerate(doc):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            raise SynthError(f"farm at {base}: /api/envs entry {i} has no valid 'name'")
+        scenarios = entry.get("scenarios", [])
+        if not isinstance(scenarios, list) or not all(isinstance(x, str) for x in scenarios):
+            raise SynthError(f"farm at {base}: environment {name!r} has a malformed 'scenarios' list")
+        env_hash = entry.get("env_hash")
+        sources.append(ServerSource(name=name, transport="http", url=f"{base}/envs/{quote(name)}/mcp", token=token,
+                                    scenarios=list(scenarios),
+                                    env_hash=env_hash if isinstance(env_hash, str) else None))
+    if not sources:
+        raise SynthError(f"farm at {base} serves no environment")
+    return sources
+
+
+async def sources_from_farm(farm: str, token: str | None = None,
+                            http: httpx2.AsyncClient | None = None) -> list[ServerSource]:
+    """Ask the farm which environments it serves. `token` is sent as a bearer token (and kept for the MCP calls)."""
+    base = farm_base(farm)
+    headers = {"accept": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    url = f"{base}/api/envs"
+    try:
+        if http is None:
+            async with httpx2.AsyncClient(timeout=httpx2.Timeout(CALL_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)) as own:
+                resp = await own.get(url, headers=headers)
+        else:
+            resp = await http.get(url, headers=headers)
+    except httpx2.HTTPError as exc:
+        raise SynthError(f"cannot reach the farm at {base}: {describe_failure(exc)}") from None
+    if resp.status_code in (401, 403):
+        hint = "a wrong token" if token else f"no token; pass --farm-token or set {TOKEN_ENV}"
+        raise SynthError(f"the farm at {base} refused {url} with HTTP {resp.status_code} ({hint})")
+    if resp.status_code != 200:
+        raise SynthError(f"the farm at {base} answered HTTP {resp.status_code} to GET /api/envs")
+    try:
+        doc = resp.json()
+    except ValueError:
+        raise SynthError(f"the farm at {base}: /api/envs did not answer JSON") from None
+    return sources_from_farm_listing(base, doc, token)
+
+
+def resolve_sources(mcp_config: Path | None, urls: list[str] | None,
+                    farm_sources: list[ServerSource] | None = None) -> list[ServerSource]:
     """All sources, sorted by name (the round-robin order). Names must be unique."""
     sources: list[ServerSource] = []
     if mcp_config is not None:
         sources += sources_from_file(mcp_config)
     if urls:
         sources += sources_from_urls(urls)
-    if mcp_config is None and not urls:
+    if farm_sources:
+        sources += farm_sources
+    if mcp_config is None and not urls and not farm_sources:
         sources = sources_from_catalog()
     seen: set[str] = set()
     for s in sources:
@@ -207,11 +304,21 @@ def describe_failure(exc: BaseException) -> str:
     return text if text.startswith(kind) else f"{kind}: {text}"
 
 
-def _client_for(source: ServerSource, errlog: TextIO | None) -> Client:
+def _client_for(source: ServerSource, errlog: TextIO | None, http: httpx2.AsyncClient | None = None) -> Client:
     if source.transport == "http":
-        return Client(source.url or "", read_timeout_seconds=CALL_TIMEOUT_S)
+        if http is None:
+            return Client(source.url or "", read_timeout_seconds=CALL_TIMEOUT_S)
+        return Client(streamable_http_client(source.url or "", http_client=http), read_timeout_seconds=CALL_TIMEOUT_S)
     params = StdioServerParameters(command=source.command or "", args=source.args, env=source.env, cwd=source.cwd)
     return Client(stdio_client(params, errlog=errlog or sys.__stderr__), read_timeout_seconds=CALL_TIMEOUT_S)
+
+
+def shared_http_client(token: str | None = None) -> httpx2.AsyncClient:
+    """One connection pool (keep-alive) for discovery and rollouts; building one costs ~28 ms, so share it."""
+    headers = {"authorization": f"Bearer {token}"} if token else None
+    limits = httpx2.Limits(max_connections=200, max_keepalive_connections=100, keepalive_expiry=30.0)
+    return httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(CALL_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
+                              limits=limits)
 
 
 def _last_line(log: TextIO | None) -> str:
@@ -270,14 +377,15 @@ def tools_hash(tools: list[ToolInfo]) -> str:
     return sha256_text(canonical_json([t.model_dump(mode="json") for t in tools]))
 
 
-async def _connect(stack: AsyncExitStack, source: ServerSource) -> ConnectedServer:
+async def _connect(stack: AsyncExitStack, source: ServerSource, http: httpx2.AsyncClient | None = None,
+                   fast: bool = False) -> ConnectedServer:
     verb = "reach" if source.transport == "http" else "start"
     # a stdio server's stderr goes to a private file: it never garbles our output, and its last line explains a crash
     errlog: TextIO | None = None
     if source.transport == "stdio":
         errlog = stack.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8"))  # noqa: SIM115
     try:
-        client = await stack.enter_async_context(_client_for(source, errlog))
+        client = await stack.enter_async_context(_client_for(source, errlog, http))
         tools = await list_all_tools(client)
     except Exception as exc:  # every transport failure becomes one clear line
         reason = describe_failure(exc)
@@ -288,6 +396,14 @@ async def _connect(stack: AsyncExitStack, source: ServerSource) -> ConnectedServ
     info = client.server_info
     server_name = getattr(info, "name", None) or source.name
     scenarios, env_hash = catalog_scenarios(source.name, server_name)
+    if source.scenarios is not None:  # the farm said which scenarios it serves; trust the local hash only if it agrees
+        env_hash = source.env_hash or (env_hash if scenarios == source.scenarios else None)
+        scenarios = list(source.scenarios)
+    rollout: RolloutClient | None = None
+    if fast and source.transport == "http" and http is not None:
+        # the bearer token (if any) is a default header of `http`; outputs are validated like the SDK client does
+        rollout = RolloutClient(source.url or "", http=http, timeout=CALL_TIMEOUT_S,
+                                output_schemas={t.name: t.output_schema for t in tools if t.output_schema})
     return ConnectedServer(source, client, ServerInfo(
         name=source.name,
         transport=source.transport,
@@ -298,12 +414,24 @@ async def _connect(stack: AsyncExitStack, source: ServerSource) -> ConnectedServ
         scenarios=scenarios,
         env_hash=env_hash,
         tools_hash=tools_hash(tools),
-    ))
+    ), fast=rollout)
 
 
 @asynccontextmanager
-async def connect_all(sources: list[ServerSource]) -> AsyncIterator[list[ConnectedServer]]:
-    """Connect to every source (in this task: MCP clients must be closed by the task that opened them)."""
+async def connect_all(sources: list[ServerSource], fast: bool = True) -> AsyncIterator[list[ConnectedServer]]:
+    """Connect to every source (in this task: MCP clients must be closed by the task that opened them).
+
+    HTTP sources share one `httpx2.AsyncClient` per bearer token. With `fast` (the default) their tool calls go
+    through the thin `RolloutClient` over that pool; with `fast=False` through the SDK client (the reference path).
+    """
     async with AsyncExitStack() as stack:
-        servers = [await _connect(stack, s) for s in sources]
+        pools: dict[str | None, httpx2.AsyncClient] = {}
+        servers: list[ConnectedServer] = []
+        for s in sources:
+            http: httpx2.AsyncClient | None = None
+            if s.transport == "http":
+                if s.token not in pools:
+                    pools[s.token] = await stack.enter_async_context(shared_http_client(s.token))
+                http = pools[s.token]
+            servers.append(await _connect(stack, s, http, fast))
         yield servers

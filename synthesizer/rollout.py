@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from synthesizer.discovery import ConnectedServer
 from synthesizer.errors import SynthError
+from synthesizer.fastclient import RolloutClientError, RPCError
 from synthesizer.sampler import Chain, tool_of
 from synthesizer.values import fill_arguments
 
@@ -78,7 +79,14 @@ async def call(server: ConnectedServer, tool: str, arguments: dict[str, Any], ep
     if scenario:
         meta[META_SCENARIO] = scenario
     try:
-        r = await server.client.call_tool(tool, arguments, meta=meta)
+        r = await server.caller.call_tool(tool, arguments, meta=meta)
+    except RPCError as exc:  # thin client: a JSON-RPC error about this call (like the SDK's MCPError) is resampled
+        if exc.is_protocol_error:
+            raise SynthError(f"MCP server {server.name!r} ({server.source.where()}) rejected the request: "
+                             f"JSON-RPC error {exc.code}: {exc.rpc_message}") from None
+        raise CallFailed(f"{tool}: {exc.rpc_message}") from None
+    except RolloutClientError as exc:
+        raise SynthError(f"lost MCP server {server.name!r} ({server.source.where()}): {exc}") from None
     except Exception as exc:
         name = type(exc).__name__
         if name == "MCPError" and "closed" not in str(exc).lower():

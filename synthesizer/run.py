@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from synthesizer.discovery import ServerSource, connect_all, resolve_sources
+from synthesizer.discovery import ServerSource, connect_all, farm_token, resolve_sources, sources_from_farm
 from synthesizer.errors import SynthError
 from synthesizer.pipeline import MAX_ATTEMPTS, ServerContext, synthesize_index
 
@@ -28,6 +28,9 @@ class SynthConfig(BaseModel):
     out: Path = Path("runs/demo")
     mcp_config: Path | None = None
     urls: list[str] = Field(default_factory=list)
+    farm: str | None = None  # env farm base URL: GET <farm>/api/envs, then <farm>/envs/<name>/mcp
+    farm_token: str | None = Field(default=None, repr=False)  # else $ENVFACTORY_TOKEN
+    fast_client: bool = True  # HTTP tool calls through the thin RolloutClient (False: the SDK client)
     max_attempts: int = Field(MAX_ATTEMPTS, ge=1)
     progress: bool = True
 
@@ -64,9 +67,13 @@ class SynthSummary(BaseModel):
 
 def sources_key(config: SynthConfig) -> dict[str, Any]:
     """What the run dir is bound to (besides the seed): a different key means a different dataset."""
-    if config.mcp_config is None and not config.urls:
+    if config.mcp_config is None and not config.urls and not config.farm:
         return {"catalog": True}
-    return {"mcp_config": str(config.mcp_config.resolve()) if config.mcp_config else None, "urls": list(config.urls)}
+    key: dict[str, Any] = {"mcp_config": str(config.mcp_config.resolve()) if config.mcp_config else None,
+                           "urls": list(config.urls)}
+    if config.farm:
+        key["farm"] = config.farm.rstrip("/")
+    return key
 
 
 def repair_and_read(path: Path) -> list[dict[str, Any]]:
@@ -155,7 +162,8 @@ async def synthesize(config: SynthConfig) -> SynthSummary:
     out = config.out
     if out.exists() and not out.is_dir():
         raise SynthError(f"{out} exists and is not a directory")
-    sources: list[ServerSource] = resolve_sources(config.mcp_config, config.urls)
+    farm_sources = await sources_from_farm(config.farm, farm_token(config.farm_token)) if config.farm else None
+    sources: list[ServerSource] = resolve_sources(config.mcp_config, config.urls, farm_sources)
     manifest_path, traj_path = out / MANIFEST, out / TRAJECTORIES
     manifest = read_manifest(manifest_path)
     existing = repair_and_read(traj_path)
@@ -169,7 +177,7 @@ async def synthesize(config: SynthConfig) -> SynthSummary:
     warnings: list[str] = []
     skipped: list[int] = []
     new = 0
-    async with connect_all(sources) as servers:
+    async with connect_all(sources, fast=config.fast_client) as servers:
         contexts = [ServerContext.build(s) for s in servers]
         counts = {c.server.name: ServerCounts(name=c.server.name, version=c.server.info.version, tools=len(c.tools))
                   for c in contexts}
