@@ -63,10 +63,15 @@ class Episode:
     scenario: str
     state: EnvState
     journal: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    _hashed: tuple[EnvState, str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def state_hash(self) -> str:
-        return state_hash(self.state)
+        """Cached per State object: a write always installs a new State (calls run on a copy) and a read never
+        mutates one (the verifier proves it), so the hash changes exactly when the object does."""
+        if self._hashed is None or self._hashed[0] is not self.state:
+            self._hashed = (self.state, state_hash(self.state))
+        return self._hashed[1]
 
 
 def format_schema_error(tool: str, errors: Iterator[Any], what: str = "Invalid arguments for") -> str | None:
