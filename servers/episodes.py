@@ -275,12 +275,15 @@ class EpisodeManager:
             raise FarmError(500, f"episode {record.id} could not be rebuilt to its last State")
         record.state_hash = rebuilt
 
-    async def _with_episode(self, record: EpisodeRecord, op: Callable[[], Any]) -> Any:
-        try:
-            return await op()
-        except EpisodeMissing:
-            await self._ensure_loaded(record)
-            return await op()
+    async def _with_episode(self, record: EpisodeRecord, op: Callable[[], Any], attempts: int = 3) -> Any:
+        """Run `op`; when the backend has lost the episode, rebuild it and try again (a neighbour's crash can
+        cost it again between the rebuild and the retry, hence a few attempts)."""
+        for _ in range(attempts - 1):
+            try:
+                return await op()
+            except EpisodeMissing:
+                await self._ensure_loaded(record)
+        return await op()
 
     # --- operations ------------------------------------------------------------------------------------------
     async def call(self, record: EpisodeRecord, tool: str, arguments: dict[str, Any]) -> CallResult:
