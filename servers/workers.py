@@ -42,12 +42,15 @@ import os
 import signal
 import threading
 import time
-from collections import deque
+import zlib
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from registry.contract import canonical_json
 from registry.envdir import EnvDir, EnvLoadError
 from servers.episodes import BackendFailure, CallResult, EpisodeMissing, JournalEntry, execute_call, materialize
 from servers.runtime import EnvRuntime, Episode, load_module
@@ -80,7 +83,49 @@ def _apply_memory_limit(limit: int) -> None:
         log.warning("worker %d runs without a memory limit: %s", os.getpid(), exc)
 
 
-def worker_main(conn: Connection, envs: dict[str, EnvDir], call_timeout: float, memory_limit: int) -> None:
+class HeldEpisodes:
+    """A worker's episodes: the most recently used live (pydantic States), the rest as compressed canonical JSON.
+
+    Live States cost ~10x their JSON (pydantic objects, per-record dicts); thousands of idle episodes fit in memory
+    only as bytes. A cold episode is rebuilt on its next use and its hash recomputed from the rebuilt State, so the
+    hash the farm reports is always the hash of the State that runs.
+    """
+
+    def __init__(self, hot_capacity: int):
+        self.hot_capacity = max(1, hot_capacity)
+        self.hot: OrderedDict[str, tuple[str, Episode]] = OrderedDict()
+        self.cold: dict[str, tuple[str, bytes]] = {}
+
+    def __len__(self) -> int:
+        return len(self.hot) + len(self.cold)
+
+    def get(self, episode_id: str, runtime_for: Callable[[str], EnvRuntime]) -> tuple[str, Episode]:
+        if episode_id in self.hot:
+            self.hot.move_to_end(episode_id)
+            return self.hot[episode_id]
+        if episode_id not in self.cold:
+            raise _Missing(episode_id)
+        env, blob = self.cold.pop(episode_id)
+        state = runtime_for(env).build_state(json.loads(zlib.decompress(blob)))
+        return self.put(episode_id, env, Episode(id=episode_id, scenario="", state=state))
+
+    def put(self, episode_id: str, env: str, episode: Episode) -> tuple[str, Episode]:
+        self.cold.pop(episode_id, None)
+        self.hot[episode_id] = (env, episode)
+        self.hot.move_to_end(episode_id)
+        while len(self.hot) > self.hot_capacity:
+            old_id, (old_env, old) = self.hot.popitem(last=False)
+            data = canonical_json(old.state.model_dump(mode="json")).encode()
+            self.cold[old_id] = (old_env, zlib.compress(data, 1))
+        return self.hot[episode_id]
+
+    def drop(self, episode_id: str) -> None:
+        self.hot.pop(episode_id, None)
+        self.cold.pop(episode_id, None)
+
+
+def worker_main(conn: Connection, envs: dict[str, EnvDir], call_timeout: float, memory_limit: int,
+                hot_episodes: int = 512) -> None:
     """Entry point of a worker process: serve requests one at a time until the parent closes the pipe."""
     _apply_memory_limit(memory_limit)
     with contextlib.suppress(OSError):
@@ -89,7 +134,7 @@ def worker_main(conn: Connection, envs: dict[str, EnvDir], call_timeout: float, 
     logging.basicConfig(level=logging.WARNING, format=f"envfactory-worker[{os.getpid()}] %(name)s: %(message)s")
 
     runtimes: dict[str, EnvRuntime] = {}
-    episodes: dict[str, tuple[str, Episode]] = {}
+    episodes = HeldEpisodes(hot_episodes)
 
     def runtime(env: str) -> EnvRuntime:
         if env not in runtimes:
@@ -99,9 +144,7 @@ def worker_main(conn: Connection, envs: dict[str, EnvDir], call_timeout: float, 
         return runtimes[env]
 
     def held(episode_id: str) -> tuple[str, Episode]:
-        if episode_id not in episodes:
-            raise _Missing(episode_id)
-        return episodes[episode_id]
+        return episodes.get(episode_id, runtime)
 
     def handle(op: str, episode_id: str, args: list[Any]) -> Any:
         if op == "call":
@@ -114,13 +157,13 @@ def worker_main(conn: Connection, envs: dict[str, EnvDir], call_timeout: float, 
             env, state, journal = args
             episode = materialize(runtime(env), episode_id, state, [(t, a) for t, a in journal])
             episode.journal.clear()
-            episodes[episode_id] = (env, episode)
+            episodes.put(episode_id, env, episode)
             return episode.state_hash
         if op == "dump":
             _, episode = held(episode_id)
             return [episode.state.model_dump(mode="json"), episode.state_hash]
         if op == "drop":
-            episodes.pop(episode_id, None)
+            episodes.drop(episode_id)
             return None
         raise ValueError(f"unknown request {op!r}")
 
@@ -207,8 +250,9 @@ class ProcessBackend:
     """The `Backend` protocol over `workers` worker processes; see the module docstring for the semantics."""
 
     def __init__(self, envs: dict[str, EnvDir], workers: int | None = None, call_timeout: float = 5.0,
-                 memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT):
+                 memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT, hot_episodes: int = 512):
         self.envs = envs
+        self.hot_episodes = hot_episodes
         self.workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
         self.call_timeout = call_timeout
         self.memory_limit_bytes = memory_limit_bytes
@@ -249,7 +293,8 @@ class ProcessBackend:
     def _launch(self, slot: _Slot) -> Connection:
         parent, child = self._ctx.Pipe(duplex=True)
         process = self._ctx.Process(target=worker_main, name=f"envfactory-worker-{slot.index}", daemon=True,
-                                    args=(child, self.envs, self.call_timeout, self.memory_limit_bytes))
+                                    args=(child, self.envs, self.call_timeout, self.memory_limit_bytes,
+                                          self.hot_episodes))
         process.start()
         slot.process, slot.conn, slot.pid = process, parent, process.pid
         return child

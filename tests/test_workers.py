@@ -217,3 +217,18 @@ async def test_episode_lost_right_after_its_rebuild_is_reloaded(envs: dict[str, 
         assert result.output == {"count": 12}
         stats = backend.stats()["workers"][0]
         assert stats["restarts"] == 1 and stats["pid"] != pid
+
+
+async def test_cold_episodes_round_trip_to_the_same_hash(envs: dict[str, EnvDir]) -> None:
+    """Beyond the hot set a worker keeps States as compressed JSON; using one again rebuilds the identical State."""
+    async with farm(envs, hot_episodes=2) as (manager, backend):
+        records = [await manager.create("hostile", "b") for _ in range(12)]
+        for i, record in enumerate(records):
+            for _ in range(i):
+                await manager.call(record, "bump", {})
+        for record in records:  # most of them went cold on their worker meanwhile
+            state, digest = await manager.state(record)
+            assert state["count"] == len(record.journal) + envs["hostile"].scenarios["b"].state["count"]
+            assert digest == record.state_hash == await replayed_hash(envs, record)
+            assert not (await manager.call(record, "read", {})).is_error
+        assert manager.rebuilds == 0, "cold episodes are rehydrated by the worker, not rebuilt by replay"
