@@ -287,8 +287,39 @@ async def _expire_loop(manager: EpisodeManager, interval: float) -> None:
             log.info("expired %d idle episode(s)", len(expired))
 
 
+class FarmApp:
+    """The front door. MCP paths go straight to their server apps through the guard; everything else (the control
+    plane, /health, /metrics, /docs, and the ASGI lifespan) goes to the FastAPI app.
+
+    The MCP hot path thus skips FastAPI's middleware stack and route scan, which serve only the control plane.
+    """
+
+    def __init__(self, api: FastAPI, env_apps: dict[str, ASGIApp], episodes: ASGIApp, guard: dict[str, Any]):
+        self.api = api
+        self.env_apps = env_apps
+        self.episodes = episodes
+        self._mcp = FarmGuard(self._route, **guard)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and (path.startswith("/envs/") or path.startswith("/episodes/")):
+            await self._mcp(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        prefix = "/episodes" if path.startswith("/episodes/") else "/envs/" + path[len("/envs/"):].split("/", 1)[0]
+        app = self.episodes if prefix == "/episodes" else self.env_apps.get(prefix[len("/envs/"):])
+        if app is None:
+            await _json_response(404, f"no environment at {prefix}")(scope, receive, send)
+            return
+        # what a Starlette Mount does: the child app routes on the path below root_path
+        await app({**scope, "root_path": scope.get("root_path", "") + prefix}, receive, send)
+
+
 def build_farm_app(envs: dict[str, EnvDir], manager: EpisodeManager, settings: FarmSettings,
-                   extra_servers: dict[str, Any] | None = None) -> FastAPI:
+                   extra_servers: dict[str, Any] | None = None) -> FarmApp:
     settings.check_bind()
     extra_servers = extra_servers or {}
     clash = set(envs) & set(extra_servers)
@@ -363,12 +394,10 @@ def build_farm_app(envs: dict[str, EnvDir], manager: EpisodeManager, settings: F
         """Prometheus text format; requires the token when one is configured."""
         return Response(await metrics.render(), media_type=CONTENT_TYPE)
 
-    app.mount("/episodes", EpisodeDispatcher(manager, {n: subapps[n] for n in envs}))
-    for name, sub in subapps.items():
-        app.mount(f"/envs/{name}", sub)
-    app.add_middleware(FarmGuard, max_body_bytes=settings.max_body_bytes,
-                       host_patterns=[*LOOPBACK_HOSTS, *settings.host_patterns()])
-    return app
+    dispatcher = EpisodeDispatcher(manager, {n: subapps[n] for n in envs})
+    guard = {"max_body_bytes": settings.max_body_bytes, "host_patterns": [*LOOPBACK_HOSTS, *settings.host_patterns()]}
+    app.add_middleware(FarmGuard, **guard)
+    return FarmApp(app, subapps, dispatcher, guard)
 
 
 def make_backend(envs: dict[str, EnvDir], workers: int, call_timeout: float = 5.0,
