@@ -9,18 +9,23 @@ from pydantic import BaseModel
 from registry.envdir import EnvDir, EnvLoadError, env_names, envs_root, load_env_dir
 
 
-class CatalogEntry(BaseModel):
+class CatalogSummary(BaseModel):
+    """What anyone may know about a catalog environment (the farm serves this at /api/envs)."""
+
     name: str
     version: str
     domain: str
     description: str
-    path: str
     tools: int
     read_tools: int
     write_tools: int
     scenarios: list[str]
     summary: str
     generator: str
+
+
+class CatalogEntry(CatalogSummary):
+    path: str
 
 
 class Rejected(BaseModel):

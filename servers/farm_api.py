@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from registry.catalog import entry
+from registry.catalog import CatalogSummary, entry
 from registry.envdir import EnvDir
 from servers.episodes import EpisodeManager, EpisodeRecord, FarmError
 
@@ -75,17 +75,7 @@ class Deleted(BaseModel):
     deleted: str
 
 
-class EnvInfo(BaseModel):
-    name: str
-    version: str
-    domain: str
-    description: str
-    tools: int
-    read_tools: int
-    write_tools: int
-    scenarios: list[str]
-    summary: str
-    generator: str
+class EnvInfo(CatalogSummary):
     mcp_url: str = Field(description="Shared endpoint; name an episode with _meta envfactory/episode.")
 
 

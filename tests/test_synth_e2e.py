@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,41 +19,19 @@ from synthesizer import cli
 from synthesizer.export import export_openai
 from synthesizer.messages import validate_messages
 from synthesizer.run import MANIFEST, TRAJECTORIES, SynthConfig, synthesize
+from tests.conftest import HttpServer, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTES = ROOT / "tests" / "fixtures" / "envs" / "notes"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def notes_url() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(NOTES / "server.py"), "--http", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = HttpServer([sys.executable, str(NOTES / "server.py")])
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"notes server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/mcp"
+        yield server.url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        server.stop()
 
 
 def run(out: Path, n: int, urls: list[str], seed: int = 0, mcp_config: Path | None = None):
