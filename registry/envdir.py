@@ -116,7 +116,8 @@ def env_names(root: Path | None = None) -> list[str]:
     root = root or envs_root()
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / "env.json").is_file())
+    # dot-directories are admissions in progress (servers/factory/build.py), never catalog entries
+    return sorted(p.name for p in root.iterdir() if not p.name.startswith(".") and (p / "env.json").is_file())
 
 
 def find_env(name: str, root: Path | None = None) -> EnvDir:
