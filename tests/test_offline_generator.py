@@ -93,11 +93,9 @@ def real_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return outcome
 
 
-def test_real_specs_mostly_verify(real_reports: dict[str, str]) -> None:
+def test_real_specs_generate_and_mostly_verify(real_reports: dict[str, str]) -> None:
+    """One test over the shared 15-spec build (generating them twice on two workers would double its cost)."""
+    not_generated = {s: w for s, w in real_reports.items() if w.startswith("generation failed")}
+    assert not not_generated, not_generated
     verified = [s for s, why in real_reports.items() if why == "verified"]
     assert len(verified) >= MIN_VERIFIED, {s: w for s, w in real_reports.items() if w != "verified"}
-
-
-@pytest.mark.parametrize("spec", [p.stem for p in SPECS])
-def test_real_spec_generates(spec: str, real_reports: dict[str, str]) -> None:
-    assert not real_reports[spec].startswith("generation failed"), real_reports[spec]
