@@ -15,7 +15,7 @@ import pytest
 from registry.catalog import verified_envs
 from registry.envdir import load_env_dir
 from servers.factory.build import sha256_file
-from tests.conftest import ROOT
+from tests.conftest import NOTES, ROOT, free_port
 
 SPECS = ROOT.parent / "shared" / "specs" / "openapi"
 if not SPECS.is_dir():
@@ -111,3 +111,49 @@ def test_resume_after_sigkill_does_not_repeat_finished_stages(tmp_path: Path, re
     stages = json.loads(cp_path.read_text())["stages"]
     assert stages["verify"]["done"] and stages["admit"]["done"]
     assert {e.name for e in verified_envs(registry)} == {"swagger_petstore", "google_keep"}
+
+
+def model_build(source: Path, server_url: str, registry: Path, out: Path, *extra: str,
+                timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ENVFACTORY_ENVS": str(registry), "ENVFACTORY_LLM_BASE_URL": server_url,
+           "ENVFACTORY_LLM_API_KEY": "test-key", "ENVFACTORY_LLM_MAX_RETRIES": "1", "ENVFACTORY_LLM_TIMEOUT": "20"}
+    return subprocess.run([sys.executable, "-m", "envfactory", "build", str(source), "--model", "scripted-model",
+                           "--max-attempts", "2", "--out", str(out), *extra], capture_output=True, text=True,
+                          timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+
+
+def test_model_build_revises_and_admits_the_fixed_code(tmp_path: Path, registry: Path) -> None:
+    """Through `envfactory build --model`, against an OpenAI-compatible server playing scripted replies."""
+    from tests.fixtures.scripted_llm import ScriptedLLMServer
+    from tests.test_model_generator import BUGGY, GOOD, KEEP, STORE, code, data
+
+    with ScriptedLLMServer([code(BUGGY), data(), code(GOOD), KEEP]) as llm:
+        proc = model_build(NOTES / "env.json", llm.base_url, registry, tmp_path / "b")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert any("create_then_read" in p for p in llm.prompts()), "the failure was fed back"
+    row = next(line for line in proc.stdout.splitlines() if "notes" in line and "admitted" in line)
+    assert int(row.split("│")[-2]) > 0, "token usage is reported"
+    admitted = load_env_dir(registry / "notes")
+    assert admitted.is_verified() and STORE in admitted.code_path.read_text()
+    assert admitted.spec.provenance.generator == "model" and admitted.spec.provenance.model == "scripted-model"
+    assert admitted.spec.provenance.attempts == 2
+
+
+def test_hostile_model_code_never_takes_the_build_down(tmp_path: Path, registry: Path) -> None:
+    """Code that passes the static policy but exhausts memory at import fails its attempts in child processes."""
+    from tests.fixtures.scripted_llm import ScriptedLLMServer
+    from tests.test_model_generator import GOOD, code, data
+
+    bomb = GOOD.replace("class Note(BaseModel):", "_BALLAST = 'x' * (64 * 1024**3)\n\n\nclass Note(BaseModel):")
+    with ScriptedLLMServer([code(bomb), data(), code(bomb), data()]) as llm:
+        proc = model_build(NOTES / "env.json", llm.base_url, registry, tmp_path / "b")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "notes" in proc.stderr and "no attempt passed" in proc.stderr
+    assert "0 of 1 environments in the registry" in proc.stdout and not (registry / "notes").exists()
+
+
+def test_unreachable_model_is_one_clear_line(tmp_path: Path, registry: Path) -> None:
+    proc = model_build(NOTES / "env.json", f"http://127.0.0.1:{free_port()}/v1", registry, tmp_path / "b")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "model unavailable" in lines[0], proc.stderr
