@@ -157,3 +157,25 @@ def test_unreachable_model_is_one_clear_line(tmp_path: Path, registry: Path) -> 
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "model unavailable" in lines[0], proc.stderr
+
+
+def test_a_description_becomes_a_verified_environment_with_a_model(tmp_path: Path, registry: Path) -> None:
+    from tests.fixtures.scripted_llm import ScriptedLLMServer
+    from tests.test_model_generator import GOOD, code, data
+
+    spec = json.loads((NOTES / "env.json").read_text())
+    design = {"name": "notes", "title": "Notes", "domain": "productivity", "description": spec["description"],
+              "tools": spec["tools"]}
+    bad_design = {**design, "tools": [{**spec["tools"][0], "name": "list notes!"}, *spec["tools"][1:]]}
+    script = [json.dumps(bad_design), json.dumps(design), code(GOOD), data()]
+    with ScriptedLLMServer(script) as llm:
+        proc = model_build(Path("describe:A small notes store: create, read, list and delete text notes."),
+                           llm.base_url, registry, tmp_path / "b")
+        prompts = llm.prompts()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert any("list notes!" in p and "name" in p for p in prompts[1:2]), "the rejected design went back once"
+    admitted = load_env_dir(registry / "notes")
+    assert admitted.is_verified() and admitted.spec.provenance.importer == "description"
+    offline = envfactory("build", "describe:A small notes store with notes.", "--offline",
+                         "--out", str(tmp_path / "c"), registry=registry)
+    assert offline.returncode == 1 and "needs a model" in offline.stderr

@@ -101,6 +101,16 @@ class Builder:
         self.registry = (options.registry or envs_root()).resolve()
         self.progress = progress or (lambda name, stage: None)
         self.generator = "offline" if options.offline else "model"
+        self._client: Any = None
+
+    def _llm(self) -> Any:
+        """The one LLM client of this build (settings from ENVFACTORY_LLM_*, overridden by --model/--base-url)."""
+        if self._client is None:
+            from synthesizer.llm import LLMClient, LLMSettings
+
+            overrides = {k: v for k, v in {"model": self.options.model, "base_url": self.options.base_url}.items() if v}
+            self._client = LLMClient(LLMSettings.from_env().model_copy(update=overrides))
+        return self._client
 
     async def build_all(self, sources: list[str]) -> list[BuildResult]:
         sem = asyncio.Semaphore(max(1, self.options.jobs))
@@ -141,19 +151,31 @@ class Builder:
     async def _build(self, source: str, result: BuildResult) -> None:
         from servers.factory.apimodel import ApiModel
         from servers.factory.importers import ImportFailure, import_source
+        from servers.factory.importers.description import PREFIX, import_description
 
         path = Path(source)
-        if not source.startswith(("mcp+stdio:", "http://", "https://")) and not path.is_file():
+        described = source.startswith(PREFIX)
+        if not described and not source.startswith(("mcp+stdio:", "http://", "https://")) and not path.is_file():
             raise BuildError(f"{source}: file not found")
-        digest = sha256_file(path) if path.is_file() else hashlib.sha256(source.encode()).hexdigest()
 
         # import (cheap, and it names the environment; a checkpointed model is reused on --resume)
         self.progress(source, "import")
         t = time.monotonic()
         try:
-            api = await asyncio.to_thread(import_source, source)
+            if described:
+                if self.options.offline:
+                    raise BuildError(f"{source[:60]}: a description needs a model (--model)")
+                api = await import_description(source, self._llm())
+            else:
+                api = await asyncio.to_thread(import_source, source)
         except ImportFailure as exc:
             raise BuildError(str(exc)) from None
+        except Exception as exc:
+            if type(exc).__name__ == "LLMInfraError":
+                raise BuildError(f"{source[:60]}: model unavailable: {exc}") from None
+            raise
+        digest = api.source_sha256 or (sha256_file(path) if path.is_file() else
+                                       hashlib.sha256(source.encode()).hexdigest())
         result.name = api.name
         workdir = (self.options.out / api.name).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
@@ -223,13 +245,10 @@ class Builder:
 
     async def _generate_with_model(self, api: Any, workdir: Path, candidate: Path) -> dict[str, Any]:
         from servers.factory.generators.model import generate_with_model
-        from synthesizer.llm import LLMClient, LLMInfraError, LLMSettings
+        from synthesizer.llm import LLMInfraError
 
-        settings = LLMSettings.from_env()
-        settings = settings.model_copy(update={k: v for k, v in {"model": self.options.model,
-                                                                  "base_url": self.options.base_url}.items() if v})
         try:
-            outcome = await generate_with_model(api, candidate.parent, LLMClient(settings),
+            outcome = await generate_with_model(api, candidate.parent, self._llm(),
                                                 work_dir=workdir / "model", max_attempts=self.options.max_attempts)
         except LLMInfraError as exc:
             raise BuildError(f"{api.name}: model unavailable: {exc}") from None
