@@ -5,31 +5,14 @@ from __future__ import annotations
 import keyword
 import re
 
-_IRREGULAR = {"people": "person", "children": "child", "statuses": "status", "addresses": "address",
-              "aliases": "alias", "analyses": "analysis", "indices": "index", "data": "data", "media": "media",
-              "series": "series", "news": "news", "settings": "setting"}
+from servers.factory.importers.common import IRREGULAR as _IRREGULAR
+from servers.factory.importers.common import singular
+from servers.factory.importers.common import snake as common_snake
 
 
 def snake(text: str) -> str:
-    """`petId` -> `pet_id`, `Bank-Accounts` -> `bank_accounts`, `$.xgafv` -> `xgafv`."""
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)
-    text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", text)
-    text = re.sub(r"[^0-9a-zA-Z]+", "_", text).strip("_").lower()
-    return text or "x"
-
-
-def singular(word: str) -> str:
-    """A rough English singular of a snake_case noun (last word only)."""
-    head, _, last = word.rpartition("_")
-    if last in _IRREGULAR:
-        last = _IRREGULAR[last]
-    elif last.endswith("ies") and len(last) > 4:
-        last = last[:-3] + "y"
-    elif last.endswith(("sses", "xes", "ches", "shes")):
-        last = last[:-2]
-    elif last.endswith("s") and not last.endswith(("ss", "us", "is")) and len(last) > 3:
-        last = last[:-1]
-    return f"{head}_{last}" if head else last
+    """`petId` -> `pet_id`, `Bank-Accounts` -> `bank_accounts`, `$.xgafv` -> `xgafv` (never empty)."""
+    return common_snake(text) or "x"
 
 
 def plural(word: str) -> str:
