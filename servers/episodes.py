@@ -10,6 +10,7 @@ the one it had.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 import time
@@ -40,8 +41,6 @@ class CallResult(BaseModel):
     detail: str | None = Field(default=None, exclude=True)
 
     def text(self) -> str:
-        import json
-
         return (self.error or "error") if self.is_error else json.dumps(self.output, ensure_ascii=False)
 
 

@@ -211,6 +211,17 @@ class CheckWriter:
                                                    "expect": {"is_error": True, "error_contains": contains}}])
         return True
 
+    def sample_or_log_check(self, tool: Tool, kind: str, args: dict[str, Any]) -> None:
+        """Success check of a tool with no state to derive: a fixed sample read, or a write kept in the action log."""
+        name = tool.spec.name
+        if kind == "read":
+            self.add(f"{name}_ok", "Read the sample response.", [
+                {"tool": name, "arguments": args, "expect": {"output": {"result": tool.sample}}}])
+        else:
+            self.add(f"{name}_ok", "The call is recorded in the action log.", [
+                {"tool": name, "arguments": args, "expect": {"output": {"action": {"tool": name}}}},
+                self.probe()], expect_state={"actions.0.tool": name})
+
     def error_checks(self, tool: Tool, ok_args: dict[str, Any] | None) -> None:
         required = tool.spec.input_schema.get("required") or []
         if not required:
@@ -321,13 +332,8 @@ class CheckWriter:
                 calls.append(self.read_after(col, chain, None, {col.id_field: rid}))
                 self.add(f"{name}_ok", f"Run {name} on a {col.words}; the change is visible.", calls,
                          expect_state=state_exp)
-            elif kind == "read":
-                self.add(f"{name}_ok", "Read the sample response.", [
-                    {"tool": name, "arguments": args, "expect": {"output": {"result": tool.sample}}}])
             else:
-                self.add(f"{name}_ok", "The call is recorded in the action log.", [
-                    {"tool": name, "arguments": args, "expect": {"output": {"action": {"tool": name}}}},
-                    self.probe()], expect_state={"actions.0.tool": name})
+                self.sample_or_log_check(tool, kind, args)
         elif kind in ("list", "create"):
             assert col is not None
             chain: dict[int, Any] = {}
@@ -362,13 +368,7 @@ class CheckWriter:
             if args is None:
                 self.gaps.append(f"{name}: cannot build valid arguments")
                 return
-            if kind == "read":
-                self.add(f"{name}_ok", "Read the sample response.", [
-                    {"tool": name, "arguments": args, "expect": {"output": {"result": tool.sample}}}])
-            else:
-                self.add(f"{name}_ok", "The call is recorded in the action log.", [
-                    {"tool": name, "arguments": args, "expect": {"output": {"action": {"tool": name}}}},
-                    self.probe()], expect_state={"actions.0.tool": name})
+            self.sample_or_log_check(tool, kind, args)
         self.error_checks(tool, args)
 
     def fields_of(self, tool: Tool, args: dict[str, Any]) -> dict[str, Any]:

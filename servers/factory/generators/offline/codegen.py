@@ -386,7 +386,7 @@ class Writer:
                 elif low.split("_")[-1] in ("lng", "lon", "long", "longitude"):
                     lines.append(f"_between({py}, -180, 180, {py!r})")
         enums: dict[str, list[str]] = {}
-        for py in required:
+        for py in tool.spec.input_schema.get("required", []):  # list order: a set's order varies per process
             enum = schemas.resolve(props.get(py, {})).get("enum")
             if isinstance(enum, list) and len(enum) > 1:
                 enums.setdefault(json.dumps(enum, sort_keys=True), []).append(py)
