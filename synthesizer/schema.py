@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from registry import naming
+
 ID_DESC = re.compile(r"\b(as )?returned by\b|\bid of\b|\bidentifier\b", re.IGNORECASE)
 TOKEN = re.compile(r"[a-z0-9]+")
 STOP = frozenset("a an the of to by in on for and or as is are be it its this that with from at any one all".split())
@@ -84,14 +86,8 @@ def tokens(text: str) -> set[str]:
 
 
 def singular(word: str) -> str:
-    w = word.lower()
-    if len(w) > 4 and w.endswith("ies"):
-        return w[:-3] + "y"
-    if len(w) > 4 and w.endswith(("ches", "shes", "sses", "xes")):
-        return w[:-2]
-    if len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
-        return w[:-1]
-    return w
+    """`events` -> `event`, `people` -> `person` (the registry's rules, lower-cased)."""
+    return naming.singular(word.lower())
 
 
 def singular_phrase(name: str) -> str:

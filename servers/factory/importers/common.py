@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from registry.naming import IRREGULAR, singular, snake
 from registry.spec import ToolAnnotationsSpec
 
 from ..apimodel import Param
@@ -74,33 +75,6 @@ def load_document(path: Path) -> tuple[Any, str]:
 
 
 # --------------------------------------------------------------------------------------------------- names
-
-IRREGULAR = {"people": "person", "children": "child", "statuses": "status", "addresses": "address",
-             "aliases": "alias", "indices": "index", "data": "data", "media": "media", "series": "series",
-             "news": "news", "settings": "setting", "analyses": "analysis"}
-
-
-def snake(text: str) -> str:
-    """`petId` -> `pet_id`, `Bank-Accounts` -> `bank_accounts`, `$.xgafv` -> `xgafv`, `getURLs` -> `get_urls`."""
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)
-    text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", text)
-    text = re.sub(r"[^0-9a-zA-Z]+", "_", text).strip("_").lower()
-    return re.sub(r"_+", "_", text)
-
-
-def singular(word: str) -> str:
-    """A rough English singular of the last word of a snake_case noun; good enough for resource names."""
-    head, _, last = word.rpartition("_")
-    if last in IRREGULAR:
-        last = IRREGULAR[last]
-    elif last.endswith("ies") and len(last) > 4:
-        last = last[:-3] + "y"
-    elif last.endswith(("sses", "xes", "ches", "shes")):
-        last = last[:-2]
-    elif last.endswith("s") and not last.endswith(("ss", "us", "is")) and len(last) > 3:
-        last = last[:-1]
-    return f"{head}_{last}" if head else last
-
 
 def is_plural(word: str) -> bool:
     last = word.rpartition("_")[2]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import keyword
 import re
 
-from servers.factory.importers.common import IRREGULAR as _IRREGULAR
-from servers.factory.importers.common import singular
-from servers.factory.importers.common import snake as common_snake
+from registry.naming import IRREGULAR as _IRREGULAR
+from registry.naming import singular
+from registry.naming import snake as common_snake
 
 
 def snake(text: str) -> str:
