@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal, Protocol, TextIO
@@ -257,8 +258,25 @@ async def sources_from_farm(farm: str, token: str | None = None,
     return sources_from_farm_listing(base, doc, token)
 
 
+def sources_from_commands(commands: list[str]) -> list[ServerSource]:
+    """`--stdio "npx -y @modelcontextprotocol/server-memory"` -> a stdio source named after its last word."""
+    sources = []
+    for command in commands:
+        try:
+            argv = shlex.split(command)
+        except ValueError as exc:
+            raise SynthError(f"--stdio {command!r}: {exc}") from None
+        if not argv:
+            raise SynthError("--stdio: empty command")
+        last = next((a for a in reversed(argv) if not a.startswith("-")), argv[0])
+        name = _clean(Path(last.split("/")[-1]).stem if last.endswith(".py") else last.split("/")[-1].split("@")[0])
+        sources.append(ServerSource(name=name or "server", transport="stdio", command=argv[0], args=argv[1:]))
+    return sources
+
+
 def resolve_sources(mcp_config: Path | None, urls: list[str] | None,
-                    farm_sources: list[ServerSource] | None = None) -> list[ServerSource]:
+                    farm_sources: list[ServerSource] | None = None,
+                    commands: list[str] | None = None) -> list[ServerSource]:
     """All sources, sorted by name (the round-robin order). Names must be unique."""
     sources: list[ServerSource] = []
     if mcp_config is not None:
@@ -267,7 +285,9 @@ def resolve_sources(mcp_config: Path | None, urls: list[str] | None,
         sources += sources_from_urls(urls)
     if farm_sources:
         sources += farm_sources
-    if mcp_config is None and not urls and not farm_sources:
+    if commands:
+        sources += sources_from_commands(commands)
+    if mcp_config is None and not urls and not farm_sources and not commands:
         sources = sources_from_catalog()
     seen: set[str] = set()
     for s in sources:
@@ -418,11 +438,15 @@ async def _connect(stack: AsyncExitStack, source: ServerSource, http: httpx2.Asy
 
 
 @asynccontextmanager
-async def connect_all(sources: list[ServerSource], fast: bool = True) -> AsyncIterator[list[ConnectedServer]]:
+async def connect_all(sources: list[ServerSource], fast: bool = True,
+                      on_failure: Callable[[ServerSource, str], None] | None = None
+                      ) -> AsyncIterator[list[ConnectedServer]]:
     """Connect to every source (in this task: MCP clients must be closed by the task that opened them).
 
     HTTP sources share one `httpx2.AsyncClient` per bearer token. With `fast` (the default) their tool calls go
     through the thin `RolloutClient` over that pool; with `fast=False` through the SDK client (the reference path).
+    Listing the tools is the health check: with `on_failure`, a server that cannot be started or reached is reported
+    to it and skipped; without, it is fatal (SynthError).
     """
     async with AsyncExitStack() as stack:
         pools: dict[str | None, httpx2.AsyncClient] = {}
@@ -433,5 +457,10 @@ async def connect_all(sources: list[ServerSource], fast: bool = True) -> AsyncIt
                 if s.token not in pools:
                     pools[s.token] = await stack.enter_async_context(shared_http_client(s.token))
                 http = pools[s.token]
-            servers.append(await _connect(stack, s, http, fast))
+            try:
+                servers.append(await _connect(stack, s, http, fast))
+            except SynthError as exc:
+                if on_failure is None:
+                    raise
+                on_failure(s, str(exc))
         yield servers

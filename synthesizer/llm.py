@@ -7,6 +7,11 @@ run out it raises `LLMInfraError`, an infrastructure failure that is never the f
 produce. In JSON mode a reply that does not parse gets one corrective re-ask, then `LLMReplyError`. Every reply
 carries its token counts, and the client keeps a running `Usage` total.
 
+Native function calling: pass OpenAI function `tools` (and optionally `tool_choice`, `parallel_tool_calls`); the
+reply's `tool_calls` keep each call's arguments as the RAW string the model sent (the caller parses it and can see
+malformed JSON), and `LLMReply.assistant_message()` is the message to append before the `tool` results. JSON mode
+and tools are mutually exclusive.
+
 `OfflineLLM` has the same interface and answers from a script (a list of replies) or a deterministic callable,
 so every LLM step runs without a model. It imports nothing from the runtime/factory package (as the whole
 synthesizer).
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import os
 import random
@@ -26,7 +32,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["DEFAULT_MODEL", "ChatModel", "LLMClient", "LLMError", "LLMInfraError", "LLMReply", "LLMReplyError",
-           "LLMSettings", "OfflineLLM", "Usage", "parse_json_reply"]
+           "LLMSettings", "OfflineLLM", "OfflineReply", "OfflineToolCall", "ToolCall", "Usage", "parse_json_reply"]
 
 DEFAULT_MODEL = "gpt-4o-mini"
 ENV_PREFIX = "ENVFACTORY_LLM_"
@@ -35,6 +41,8 @@ RETRYABLE_STATUS = frozenset({408, 409, 429})
 
 Message = dict[str, Any]
 Sleep = Callable[[float], Awaitable[None]]
+ToolChoice = str | dict[str, Any]
+""""auto" | "none" | "required", or the OpenAI named-function form {"type": "function", "function": {"name": ...}}."""
 
 
 class LLMError(Exception):
@@ -112,14 +120,36 @@ class Usage(BaseModel):
         return self
 
 
+class ToolCall(BaseModel):
+    """One function call the model asked for. `arguments` is kept raw so callers can report malformed JSON."""
+
+    id: str
+    name: str
+    arguments: str = Field("", description="The argument string exactly as the model sent it (normally JSON).")
+
+    def wire(self) -> dict[str, Any]:
+        """The OpenAI wire shape of this call inside an assistant message."""
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+
+
 class LLMReply(BaseModel):
-    """One answered chat call (a JSON-mode re-ask is folded in: `text`/`data` are from the reply that parsed)."""
+    """One answered chat call (a JSON-mode re-ask is folded in: `text`/`data` are from the reply that parsed).
+
+    A reply may carry text, tool calls, both, or neither (then `text` is empty).
+    """
 
     text: str
     data: Any = Field(None, description="The parsed JSON value when json_mode was requested.")
     model: str
     finish_reason: str | None = None
     usage: Usage = Field(default_factory=Usage, description="This call only, re-ask and retries included.")
+    tool_calls: list[ToolCall] = Field(default_factory=list, description="Function calls requested, in order.")
+
+    def assistant_message(self) -> Message:
+        """This reply as the OpenAI chat message to append to the conversation before the `tool` results."""
+        if not self.tool_calls:
+            return {"role": "assistant", "content": self.text}
+        return {"role": "assistant", "content": self.text or None, "tool_calls": [c.wire() for c in self.tool_calls]}
 
     @property
     def prompt_tokens(self) -> int:
@@ -143,8 +173,10 @@ class ChatModel(Protocol):
     @property
     def model(self) -> str: ...
 
-    async def chat(self, messages: Sequence[Message], *, json_mode: bool = False,
-                   max_tokens: int | None = None) -> LLMReply: ...
+    async def chat(self, messages: Sequence[Message], *, json_mode: bool = False, max_tokens: int | None = None,
+                   tools: list[dict[str, Any]] | None = None, tool_choice: ToolChoice | None = None,
+                   parallel_tool_calls: bool | None = None, temperature: float | None = None,
+                   seed: int | None = None) -> LLMReply: ...
 
 
 # --- JSON replies -----------------------------------------------------------------------------------------------
@@ -170,6 +202,11 @@ def _reask_message(error: str) -> Message:
     return {"role": "user", "content": (
         f"Your previous reply is not valid JSON ({error}). Reply again with only the complete JSON document: "
         "no prose, no code fences, no comments, no trailing commas.")}
+
+
+def _check_tools(json_mode: bool, tools: list[dict[str, Any]] | None) -> None:
+    if json_mode and tools:
+        raise ValueError("json_mode and tools are mutually exclusive: ask for JSON or offer tools, not both")
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -230,24 +267,45 @@ class LLMClient:
             delay = max(delay, min(retry_after, s.backoff_max))
         return delay
 
-    async def chat(self, messages: Sequence[Message], *, json_mode: bool = False,
-                   max_tokens: int | None = None) -> LLMReply:
-        """One chat completion. JSON mode asks for a JSON object and parses it (one corrective re-ask).
+    async def chat(self, messages: Sequence[Message], *, json_mode: bool = False, max_tokens: int | None = None,
+                   tools: list[dict[str, Any]] | None = None, tool_choice: ToolChoice | None = None,
+                   parallel_tool_calls: bool | None = None, temperature: float | None = None,
+                   seed: int | None = None) -> LLMReply:
+        """One chat completion. JSON mode asks for a JSON object and parses it (one corrective re-ask); `tools`
+        offers OpenAI function tools (the reply's `tool_calls` keep raw arguments). `temperature`/`seed` override
+        the settings for this call only.
 
-        Raises LLMInfraError when the endpoint cannot be used, LLMReplyError when JSON mode gets no JSON twice.
+        Raises LLMInfraError when the endpoint cannot be used, LLMReplyError when JSON mode gets no JSON twice,
+        ValueError for json_mode together with tools.
         """
+        _check_tools(json_mode, tools)
+        s = self.settings
+        options: dict[str, Any] = {"temperature": s.temperature if temperature is None else temperature}
+        budget = max_tokens or s.max_tokens
+        if budget:
+            options["max_tokens"] = budget
+        if seed is not None or s.seed is not None:
+            options["seed"] = s.seed if seed is None else seed
+        if json_mode:
+            options["response_format"] = {"type": "json_object"}
+        if tools:
+            options["tools"] = list(tools)
+        if tool_choice is not None:
+            options["tool_choice"] = tool_choice
+        if parallel_tool_calls is not None:
+            options["parallel_tool_calls"] = parallel_tool_calls
         usage = Usage()
         convo = [dict(m) for m in messages]
         try:
-            text, finish = await self._complete(convo, json_mode, max_tokens, usage)
+            text, finish, calls = await self._complete(convo, options, usage)
             if not json_mode:
-                return LLMReply(text=text, model=self.model, finish_reason=finish, usage=usage)
+                return LLMReply(text=text, model=self.model, finish_reason=finish, usage=usage, tool_calls=calls)
             try:
                 data = parse_json_reply(text)
             except ValueError as first:
                 usage.reasks += 1
                 convo += [{"role": "assistant", "content": text}, _reask_message(str(first))]
-                text, finish = await self._complete(convo, json_mode, max_tokens, usage)
+                text, finish, _ = await self._complete(convo, options, usage)
                 try:
                     data = parse_json_reply(text)
                 except ValueError as second:
@@ -257,20 +315,12 @@ class LLMClient:
         finally:
             self.usage.add(usage)
 
-    async def _complete(self, messages: list[Message], json_mode: bool, max_tokens: int | None,
-                        usage: Usage) -> tuple[str, str | None]:
+    async def _complete(self, messages: list[Message], options: dict[str, Any],
+                        usage: Usage) -> tuple[str, str | None, list[ToolCall]]:
         import openai
 
         s = self.settings
-        kwargs: dict[str, Any] = {"model": s.model, "messages": messages, "temperature": s.temperature,
-                                  "timeout": s.timeout}
-        budget = max_tokens or s.max_tokens
-        if budget:
-            kwargs["max_tokens"] = budget
-        if s.seed is not None:
-            kwargs["seed"] = s.seed
-        if json_mode:
-            kwargs["response_format"] = {"type": "json_object"}
+        kwargs: dict[str, Any] = {"model": s.model, "messages": messages, "timeout": s.timeout, **options}
         where = s.base_url or "the OpenAI API"
         retry = 0
         while True:
@@ -297,7 +347,7 @@ class LLMClient:
             await self._sleep(self.backoff(retry, retry_after))
             retry += 1
 
-    def _read(self, response: Any, usage: Usage) -> tuple[str, str | None]:
+    def _read(self, response: Any, usage: Usage) -> tuple[str, str | None, list[ToolCall]]:
         counts = getattr(response, "usage", None)
         if counts is not None:
             usage.prompt_tokens += int(getattr(counts, "prompt_tokens", 0) or 0)
@@ -306,7 +356,22 @@ class LLMClient:
         if not choices:
             raise LLMInfraError("model endpoint returned a completion without choices")
         message = choices[0].message
-        return (message.content or ""), choices[0].finish_reason
+        calls = [_tool_call(call, i) for i, call in enumerate(getattr(message, "tool_calls", None) or [])]
+        return (message.content or ""), choices[0].finish_reason, calls
+
+
+def _tool_call(call: Any, index: int) -> ToolCall:
+    """A ToolCall from the openai package's object; a custom (non-function) tool's free-form input is its arguments.
+
+    Some servers omit the id; a positional one keeps the conversation's tool results addressable.
+    """
+    function = getattr(call, "function", None)
+    if function is not None:
+        name, arguments = function.name, function.arguments
+    else:
+        custom = getattr(call, "custom", None)
+        name, arguments = getattr(custom, "name", ""), getattr(custom, "input", "")
+    return ToolCall(id=getattr(call, "id", None) or f"call_{index}", name=name or "", arguments=arguments or "")
 
 
 def _error_message(exc: Any) -> str:
@@ -336,23 +401,58 @@ def _retry_after(exc: Any) -> float | None:
 
 # --- offline ----------------------------------------------------------------------------------------------------
 
-Responder = Callable[[list[Message], bool], str]
-"""A deterministic answerer: (messages, json_mode) -> reply text."""
+class OfflineToolCall(BaseModel):
+    """A scripted tool call; dict arguments are JSON-encoded, a str is kept raw (it may be malformed on purpose)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    arguments: str | dict[str, Any] = ""
+    id: str | None = Field(None, description="Default: call_<n>, n counting this OfflineLLM's tool calls from 1.")
+
+
+class OfflineReply(BaseModel):
+    """A scripted reply that may call tools: `{"content": ..., "tool_calls": [{"name": ..., "arguments": ...}]}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content: str | None = None
+    tool_calls: list[OfflineToolCall] = Field(default_factory=list)
+
+
+ScriptItem = str | dict[str, Any] | OfflineReply
+Responder = Callable[..., ScriptItem]
+"""A deterministic answerer: (messages, json_mode) -> reply text or an OfflineReply-shaped dict. One that accepts a
+`tools` keyword (or **kwargs) is also given the tools offered (None when none)."""
+
+
+def _accepts_tools(fn: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # some builtins and C callables have no signature
+        return False
+    return any(p.name == "tools" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
 class OfflineLLM:
     """Same interface as LLMClient, no endpoint: replies come from a script (in order) or a deterministic callable.
 
     Token counts are estimated (characters / 4) so accounting code paths run unchanged. An exhausted script raises
-    LLMInfraError, as an unreachable endpoint would.
+    LLMInfraError, as an unreachable endpoint would. Per request it records the messages (`requests`), the tools
+    offered (`requests_tools`, None when none) and the other call options (`requests_options`), so tests can
+    assert on them.
     """
 
-    def __init__(self, replies: Responder | Iterable[str], *, model: str = "offline") -> None:
+    def __init__(self, replies: Responder | Iterable[ScriptItem], *, model: str = "offline") -> None:
         self._responder: Responder | None = replies if callable(replies) else None
-        self._script: list[str] = [] if callable(replies) else list(replies)
+        self._responder_takes_tools = callable(replies) and _accepts_tools(replies)
+        self._script: list[OfflineReply] = [] if callable(replies) else [_offline_reply(r) for r in replies]
         self._model = model
+        self._calls = 0
         self.usage = Usage()
         self.requests: list[list[Message]] = []
+        self.requests_tools: list[list[dict[str, Any]] | None] = []
+        self.requests_options: list[dict[str, Any]] = []
 
     @property
     def model(self) -> str:
@@ -371,20 +471,28 @@ class OfflineLLM:
     async def aclose(self) -> None:
         return None
 
-    async def chat(self, messages: Sequence[Message], *, json_mode: bool = False,
-                   max_tokens: int | None = None) -> LLMReply:
+    async def chat(self, messages: Sequence[Message], *, json_mode: bool = False, max_tokens: int | None = None,
+                   tools: list[dict[str, Any]] | None = None, tool_choice: ToolChoice | None = None,
+                   parallel_tool_calls: bool | None = None, temperature: float | None = None,
+                   seed: int | None = None) -> LLMReply:
+        _check_tools(json_mode, tools)
+        tools = list(tools) if tools else None
+        options = {k: v for k, v in {"max_tokens": max_tokens, "tool_choice": tool_choice, "temperature": temperature,
+                                     "parallel_tool_calls": parallel_tool_calls, "seed": seed}.items()
+                   if v is not None}
         usage = Usage()
         convo = [dict(m) for m in messages]
         try:
-            text = self._answer(convo, json_mode, usage)
+            text, calls = self._answer(convo, json_mode, tools, options, usage)
             if not json_mode:
-                return LLMReply(text=text, model=self.model, finish_reason="stop", usage=usage)
+                return LLMReply(text=text, model=self.model, finish_reason="tool_calls" if calls else "stop",
+                                usage=usage, tool_calls=calls)
             try:
                 data = parse_json_reply(text)
             except ValueError as first:
                 usage.reasks += 1
                 convo += [{"role": "assistant", "content": text}, _reask_message(str(first))]
-                text = self._answer(convo, json_mode, usage)
+                text, _ = self._answer(convo, json_mode, tools, options, usage)
                 try:
                     data = parse_json_reply(text)
                 except ValueError as second:
@@ -394,15 +502,33 @@ class OfflineLLM:
         finally:
             self.usage.add(usage)
 
-    def _answer(self, messages: list[Message], json_mode: bool, usage: Usage) -> str:
+    def _answer(self, messages: list[Message], json_mode: bool, tools: list[dict[str, Any]] | None,
+                options: dict[str, Any], usage: Usage) -> tuple[str, list[ToolCall]]:
         self.requests.append(messages)
+        self.requests_tools.append(tools)
+        self.requests_options.append(options)
         if self._responder is not None:
-            text = self._responder(messages, json_mode)
+            extra = {"tools": tools} if self._responder_takes_tools else {}
+            reply = _offline_reply(self._responder(messages, json_mode, **extra))
         elif self._script:
-            text = self._script.pop(0)
+            reply = self._script.pop(0)
         else:
             raise LLMInfraError("offline model: the script of replies is exhausted")
+        calls = []
+        for call in reply.tool_calls:
+            self._calls += 1
+            arguments = call.arguments if isinstance(call.arguments, str) else json.dumps(call.arguments)
+            calls.append(ToolCall(id=call.id or f"call_{self._calls}", name=call.name, arguments=arguments))
+        text = reply.content or ""
         usage.requests += 1
-        usage.prompt_tokens += sum(len(str(m.get("content", ""))) for m in messages) // 4
-        usage.completion_tokens += len(text) // 4
-        return text
+        usage.prompt_tokens += sum(len(str(m.get("content") or "")) for m in messages) // 4
+        usage.completion_tokens += (len(text) + sum(len(c.name) + len(c.arguments) for c in calls)) // 4
+        return text, calls
+
+
+def _offline_reply(item: ScriptItem) -> OfflineReply:
+    if isinstance(item, OfflineReply):
+        return item
+    if isinstance(item, str):
+        return OfflineReply(content=item)
+    return OfflineReply.model_validate(item)

@@ -1,114 +1,380 @@
-"""One trajectory index: sample, execute, write the query, replay-verify, build the record (bounded attempts)."""
+"""One sample index, end to end: schedule -> skeleton -> grounded dry run -> persona and query (refined) ->
+k assistant rollouts with a simulated user -> verification -> the record. Bounded attempts; all seeded by index.
+"""
 
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
 from pydantic import BaseModel
 
+from synthesizer.calls import CallFailed, ServerLost
+from synthesizer.checking import verify
+from synthesizer.controlplane import ControlPlane
+from synthesizer.conversation import Rollout, converse
 from synthesizer.discovery import ConnectedServer, ToolInfo
-from synthesizer.graph import build_graph
-from synthesizer.messages import build_messages, openai_tool
-from synthesizer.query import write_query
-from synthesizer.records import Checks, EnvRef, PlanStep, Trajectory, trajectory_id
-from synthesizer.rollout import CallFailed, execute
-from synthesizer.sampler import sample_chain
-from synthesizer.verify import replay
+from synthesizer.errors import SynthError
+from synthesizer.grounding import GroundedPlan, ground
+from synthesizer.llm import LLMInfraError
+from synthesizer.query import plan_summary, salient
+from synthesizer.records import (
+    EnvRef,
+    Feed,
+    Intent,
+    PassAtK,
+    PlanCall,
+    Topology,
+    Trajectory,
+    split_qualified,
+    trajectory_id,
+)
+from synthesizer.refine import check_draft, mentioned, stated_arguments
+from synthesizer.roles.base import Roles, Sample
+from synthesizer.roles.model import RoleFailed
+from synthesizer.roles.offline import irrelevant_task
+from synthesizer.topology import Sampler, Skeleton, ToolCatalog, classify
 
-MAX_ATTEMPTS = 30
+MAX_ATTEMPTS = 12
+REFINE_ROUNDS = 3
+KIND_WEIGHTS = {"normal": 0.64, "distractors": 0.12, "irrelevance": 0.12, "missing_info": 0.12}
+MODE_WEIGHTS = {"single_turn": 0.5, "multi_turn": 0.25, "clarification": 0.25}
+TOPOLOGY_WEIGHTS = {"single": 0.14, "chain": 0.34, "fan_out": 0.2, "fan_in": 0.16, "dag": 0.16}
+FALLBACK = ("chain", "single", "fan_out", "fan_in", "dag")
+STRICT_ATTEMPTS = 6  # attempts that keep the planned shape and mode before falling back
+
+
+class Planned(BaseModel):
+    """What the schedule asks of an index (the sample may fall back to another shape or mode when it must)."""
+
+    kind: str
+    mode: str
+    topology: str
+    anchor: str
+
+
+def weighted(rng: random.Random, weights: dict[str, float]) -> str:
+    return rng.choices(list(weights), weights=list(weights.values()))[0]
+
+
+class Schedule:
+    """Per-index targets, computed in index order so they never depend on which rollouts finished first.
+
+    The anchor tool is drawn with weight 1/(1+uses)^2, so under-sampled tools come first and coverage grows evenly."""
+
+    def __init__(self, catalog: ToolCatalog, seed: int, sampler: Sampler | None = None, probes: int = 4):
+        self.catalog = catalog
+        self.seed = seed
+        self.items: list[Planned] = []
+        self.uses: dict[str, int] = dict.fromkeys(sorted(catalog.reachable), 0)
+        self.feasible = self._probe(sampler or Sampler(catalog), probes)
+        share = {k: sum(k in f for f in self.feasible.values()) / max(len(self.feasible), 1)
+                 for k in TOPOLOGY_WEIGHTS}
+        # a shape few tools can take is asked for more often when the anchor can take it: the mix stays balanced
+        self.boost = {k: TOPOLOGY_WEIGHTS[k] / share[k] if share[k] else 0.0 for k in TOPOLOGY_WEIGHTS}
+
+    def _probe(self, sampler: Sampler, probes: int) -> dict[str, list[str]]:
+        """Which shapes each tool can anchor (seeded tries); never empty for a reachable tool (chain/fan-out)."""
+        out: dict[str, list[str]] = {}
+        for q in self.uses:
+            kinds = [k for k in TOPOLOGY_WEIGHTS if any(
+                sampler.sample(random.Random(f"envfactory/probe:{self.seed}:{q}:{k}:{i}"), k, q) for i in range(probes))]
+            out[q] = kinds or ["chain"]
+        return out
+
+    def item(self, index: int) -> Planned:
+        while len(self.items) <= index:
+            i = len(self.items)
+            rng = random.Random(f"envfactory/schedule:{self.seed}:{i}")
+            kind = weighted(rng, KIND_WEIGHTS)
+            mode = "single_turn" if kind in ("irrelevance", "missing_info") else weighted(rng, MODE_WEIGHTS)
+            names = list(self.uses)
+            anchor = rng.choices(names, weights=[1.0 / (1 + self.uses[n]) ** 2 for n in names])[0] if names else ""
+            topology = "chain"
+            if anchor:
+                self.uses[anchor] += 1
+                topology = weighted(rng, {k: self.boost[k] for k in self.feasible[anchor]})
+            self.items.append(Planned(kind=kind, mode=mode, topology=topology, anchor=anchor))
+        return self.items[index]
 
 
 @dataclass
-class ServerContext:
-    """A connected server with what the synthesizer derived from its tool list."""
+class RunContext:
+    seed: int
+    prefix: str
+    servers: dict[str, ConnectedServer]
+    tools: dict[str, ToolInfo]  # namespaced
+    catalog: ToolCatalog
+    sampler: Sampler
+    schedule: Schedule
+    roles: Roles
+    system_prompt: str
+    k: int = 1
+    max_attempts: int = MAX_ATTEMPTS
+    control: ControlPlane | None = None
+    dead: dict[str, str] = field(default_factory=dict)  # server -> why it was dropped
+    initial: dict[tuple[str, str | None], Any] = field(default_factory=dict)
+    initial_source: Any = None  # async (server, scenario) -> State | None
 
-    server: ConnectedServer
-    graph: nx.DiGraph
-    tools: dict[str, ToolInfo]
-    openai_tools: list[dict[str, Any]] = field(default_factory=list)
-
-    @classmethod
-    def build(cls, server: ConnectedServer) -> ServerContext:
-        tools = {t.name: t for t in server.info.tools}
-        return cls(server=server, graph=build_graph(server.info.tools), tools=tools,
-                   openai_tools=[openai_tool(t) for t in server.info.tools])
+    def server_tools(self, server: str) -> list[str]:
+        return [n for n in self.tools if split_qualified(n)[0] == server]
 
 
 class IndexOutcome(BaseModel):
     index: int
-    server: str
     trajectory: Trajectory | None = None
     attempts: int = 0
-    failed_calls: int = 0
-    bad_queries: int = 0
-    unverified: int = 0
-    reasons: list[str] = []
+    rejected: dict[str, int] = {}
     warning: str | None = None
 
-
-def attempt_rng(seed: int, index: int, attempt: int) -> random.Random:
-    return random.Random(f"envfactory/synth:{seed}:{index}:{attempt}")
-
-
-def episode_id(prefix: str, seed: int, index: int, attempt: int) -> str:
-    return f"{prefix}-s{seed}-i{index}-a{attempt}"
+    def reject(self, reason: str) -> None:
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
 
 
-async def synthesize_index(ctx: ServerContext, seed: int, index: int, prefix: str,
-                           max_attempts: int = MAX_ATTEMPTS) -> IndexOutcome:
-    info = ctx.server.info
-    out = IndexOutcome(index=index, server=info.name)
-    last_reason = ""
-    for attempt in range(max_attempts):
-        rng = attempt_rng(seed, index, attempt)
-        chain = sample_chain(ctx.graph, rng)
-        if chain is None:
-            out.warning = f"index {index}: {info.name} has no chain of 2+ linked tools; skipped"
-            return out
-        out.attempts += 1
-        scenario = rng.choice(info.scenarios) if info.scenarios else None
-        episode = episode_id(prefix, seed, index, attempt)
-        try:
-            ex = await execute(ctx.server, ctx.graph, chain, rng, episode, scenario)
-        except CallFailed as exc:
-            out.failed_calls += 1
-            last_reason = str(exc)
-            out.reasons.append(last_reason)
-            continue
-        try:
-            parts = write_query(info.name, ex, ctx.tools, rng)
-        except ValueError as exc:
-            out.bad_queries += 1
-            last_reason = str(exc)
-            out.reasons.append(last_reason)
-            continue
-        verdict = await replay(ctx.server, ex, episode + "-replay")
-        if not verdict.verified:
-            out.unverified += 1
-            last_reason = verdict.reason
-            out.reasons.append(last_reason)
-            continue
-        out.trajectory = Trajectory(
-            id=trajectory_id(seed, index, info.name),
-            seed=seed,
-            index=index,
-            env=EnvRef(name=info.name, server_name=info.server_name, version=info.version, transport=info.transport,
-                       tools_hash=info.tools_hash, env_hash=info.env_hash),
-            scenario=scenario,
-            topology=chain.topology(),
-            plan=[PlanStep(tool=s.tool, arguments=s.arguments, output=s.output) for s in ex.steps],
-            intent=parts.intent,
-            query=parts.query,
-            messages=build_messages(info, parts.query, ex, parts.actions),
-            tools=ctx.openai_tools,
-            final_state_hash=ex.final_state_hash,
-            expected_state_hash=verdict.expected_state_hash,
-            checks=Checks(replay_state_match=verdict.replay_state_match,
-                          replay_outputs_match=verdict.replay_outputs_match),
-        )
-        return out
-    out.warning = f"index {index}: no valid trajectory on {info.name} after {max_attempts} attempts ({last_reason})"
+def sample_skeleton(ctx: RunContext, rng: random.Random, planned: Planned, anchor: str,
+                    strict: bool) -> Skeleton | None:
+    """The planned shape around the anchor; once the early attempts are spent, any shape that fits."""
+    kinds = [planned.topology] if strict else [planned.topology, *[k for k in FALLBACK if k != planned.topology]]
+    for kind in kinds:
+        sk = ctx.sampler.sample(rng, kind, anchor)
+        if sk is not None:
+            return sk
+    return None
+
+
+def segment(plan: GroundedPlan, mode: str, rng: random.Random) -> list[list[int]]:
+    """Steps per user turn: multi-turn splits the salient steps over 2-3 turns; a lookup goes with its first user."""
+    n = len(plan.steps)
+    keys = salient(plan, list(range(n)))
+    if mode != "multi_turn" or len(keys) < 2:
+        return [list(range(n))]
+    parts = min(len(keys), rng.choice([2, 3]))
+    cuts = sorted(rng.sample(range(1, len(keys)), parts - 1))
+    groups = [keys[a:b] for a, b in zip([0, *cuts], [*cuts, len(keys)], strict=True)]
+    owner = {j: g for g, grp in enumerate(groups) for j in grp}
+    for j in reversed(range(n)):
+        if j not in owner:
+            users = [owner[d] for d in range(j + 1, n) if d in owner and j in plan.skeleton.parents(d)]
+            owner[j] = min(users) if users else len(groups) - 1
+    return [sorted(j for j in range(n) if owner[j] == g) for g in range(len(groups))]
+
+
+def withhold(plan: GroundedPlan, tools: dict[str, ToolInfo], rng: random.Random) -> dict[int, tuple[str, ...]]:
+    """One stated string value of a salient step (a write when there is one) the user leaves out at first."""
+    options = []
+    for j in salient(plan, list(range(len(plan.steps)))):
+        for name, value in stated_arguments(plan, j, tools).items():
+            if isinstance(value, str) and len(value) >= 2:
+                options.append((0 if plan.steps[j].read_only else 1, j, name))
+    if not options:
+        return {}
+    best = max(o[0] for o in options)
+    _, j, name = rng.choice([o for o in options if o[0] == best])
+    return {j: (name,)}
+
+
+def plan_calls(plan: GroundedPlan, tools: dict[str, ToolInfo], said: str) -> list[PlanCall]:
+    """The gold calls: required ones are the salient steps; an argument no user message states is free."""
+    keys = set(salient(plan, list(range(len(plan.steps)))))
+    out = []
+    for j, s in enumerate(plan.steps):
+        fed = {f.param for f in plan.feeds[j]}
+        free = [k for k, v in s.arguments.items() if k not in fed and not mentioned(v, said)]
+        out.append(PlanCall(step=j, server=s.server, tool=s.tool, name=s.name, arguments=s.arguments, output=s.output,
+                            depends=[Feed(src=f.src, field=f.field, param=f.param) for f in plan.feeds[j]],
+                            free=free, required=j in keys, read_only=s.read_only,
+                            turn=0))
     return out
+
+
+def topology_of(sk: Skeleton, ctx: RunContext) -> Topology:
+    return Topology(kind=classify(sk), nodes=list(sk.nodes), edges=list(sk.edges), depth=sk.depth(),
+                    servers=list(dict.fromkeys(ctx.catalog.server[n] for n in sk.nodes)))
+
+
+def env_ref(server: ConnectedServer) -> EnvRef:
+    i = server.info
+    return EnvRef(name=i.name, server_name=i.server_name, version=i.version, transport=i.transport,
+                  tools_hash=i.tools_hash, env_hash=i.env_hash)
+
+
+def openai_tools(ctx: RunContext, names: list[str]) -> list[dict[str, Any]]:
+    return [{"type": "function", "function": {"name": n, "description": ctx.tools[n].description,
+                                              "parameters": ctx.tools[n].input_schema or {"type": "object",
+                                                                                          "properties": {}}}}
+            for n in names]
+
+
+async def refine_first(ctx: RunContext, sample: Sample, out: IndexOutcome) -> tuple[str | None, dict[str, Any]]:
+    draft = await ctx.roles.writer.write(sample, 0)
+    history: list[dict[str, Any]] = []
+    steps = sample.segments[0] if sample.segments else []
+    for _ in range(REFINE_ROUNDS + 1):
+        problems = check_draft(draft, list(ctx.tools), sample.plan, steps, sample.tools, sample.withheld)
+        history.append({"draft": draft, "problems": problems})
+        if not problems:
+            return draft, {"rounds": len(history) - 1, "history": history}
+        if len(history) > REFINE_ROUNDS:
+            break
+        draft = await ctx.roles.refiner.rewrite(sample, 0, draft, problems)
+    out.reject("query kept failing refinement")
+    return None, {"rounds": len(history) - 1, "history": history}
+
+
+async def initial_state(ctx: RunContext, server: str, scenario: str | None) -> Any:
+    key = (server, scenario)
+    if key not in ctx.initial and ctx.initial_source is not None:
+        ctx.initial[key] = await ctx.initial_source(server, scenario)
+    return ctx.initial.get(key)
+
+
+async def synthesize_index(ctx: RunContext, index: int) -> IndexOutcome:
+    started = time.perf_counter()
+    out = IndexOutcome(index=index)
+    planned = ctx.schedule.item(index)
+    if not planned.anchor:
+        out.warning = f"index {index}: no tool can be sampled"
+        return out
+    anchor = planned.anchor
+    for attempt in range(ctx.max_attempts):
+        rng = random.Random(f"envfactory/synth:{ctx.seed}:{index}:{attempt}")
+        if attempt and attempt % 4 == 0:  # this anchor keeps failing: give another tool a chance
+            anchor = rng.choice(sorted(ctx.catalog.reachable))
+        if ctx.catalog.server[anchor] in ctx.dead:
+            alive = sorted(q for q in ctx.catalog.reachable if ctx.catalog.server[q] not in ctx.dead)
+            if not alive:
+                out.warning = f"index {index}: every server is down"
+                return out
+            anchor = rng.choice(alive)
+        out.attempts += 1
+        base = f"{ctx.prefix}-s{ctx.seed}-i{index}-a{attempt}"
+        try:
+            traj = await attempt_sample(ctx, index, planned, anchor, rng, base, out, strict=attempt < STRICT_ATTEMPTS)
+        except CallFailed as exc:
+            out.reject("dry run failed")
+            out.warning = f"index {index}: {exc}"
+            continue
+        except ServerLost as exc:
+            ctx.dead.setdefault(exc.server, str(exc))
+            out.reject("server lost")
+            continue
+        except RoleFailed as exc:
+            out.reject("model reply unusable")
+            out.warning = f"index {index}: {exc}"
+            continue
+        except LLMInfraError as exc:
+            raise SynthError(f"the model endpoint failed; records so far are kept, re-run to resume: {exc}") from None
+        if traj is not None:
+            traj.timings["total_s"] = round(time.perf_counter() - started, 3)
+            out.trajectory = traj
+            out.warning = None
+            return out
+    out.warning = out.warning or f"index {index}: no verified sample after {ctx.max_attempts} attempts"
+    return out
+
+
+async def attempt_sample(ctx: RunContext, index: int, planned: Planned, anchor: str, rng: random.Random, base: str,
+                         out: IndexOutcome, strict: bool = True) -> Trajectory | None:
+    kind, mode = planned.kind, planned.mode
+    anchor_server = ctx.catalog.server[anchor]
+    plan: GroundedPlan | None = None
+    task = ""
+    plan_servers = [anchor_server]
+    if kind == "irrelevance":
+        text = " ".join(f"{n} {ctx.tools[n].description}" for n in ctx.server_tools(anchor_server))
+        task = irrelevant_task(text, rng) or ""
+        if not task:
+            kind = "normal"
+    scenarios: dict[str, str | None] = {}
+    gold_episodes: dict[str, str] = {}
+    if kind != "irrelevance":
+        sk = sample_skeleton(ctx, rng, planned, anchor, strict)
+        if sk is None:
+            out.reject("no plan shape fits the tool")
+            return None
+        plan_servers = list(dict.fromkeys(ctx.catalog.server[n] for n in sk.nodes))
+        scenarios = {s: (rng.choice(ctx.servers[s].info.scenarios) if ctx.servers[s].info.scenarios else None)
+                     for s in plan_servers}
+        gold_episodes = {s: f"{base}-gold-{s}" for s in plan_servers}
+        plan = await ground(sk, ctx.servers, ctx.tools, rng, gold_episodes, scenarios)
+    else:
+        scenarios = {anchor_server: None}
+    shown = [n for s in plan_servers for n in ctx.server_tools(s)]
+    distractors: list[str] = []
+    if kind == "distractors":
+        others = sorted(s for s in ctx.servers if s not in plan_servers and s not in ctx.dead)
+        if others:
+            extra = rng.choice(others)
+            distractors = ctx.server_tools(extra)
+            shown += distractors
+        else:
+            kind = "normal"
+    sample = Sample(index=index, seed=ctx.seed, mode=mode, kind=kind, rng=rng, tools=ctx.tools, shown=shown,
+                    plan=plan, task=task)
+    if plan is not None:
+        sample.segments = segment(plan, mode, rng)
+        if len(sample.segments) < 2 and mode == "multi_turn":
+            if strict:
+                out.reject("plan too small for several turns")
+                return None
+            sample.mode = mode = "single_turn"
+        if mode == "clarification" or kind == "missing_info":
+            sample.withheld = withhold(plan, ctx.tools, rng)
+            if not sample.withheld:
+                if kind == "missing_info" or strict:
+                    out.reject("nothing the user could leave out")
+                    return None
+                sample.mode = mode = "single_turn"
+    sample.persona, sample.goal = await ctx.roles.planner.plan(sample)
+    first, refinement = await refine_first(ctx, sample, out)
+    if first is None:
+        return None
+    tools = openai_tools(ctx, shown)
+    results: list[tuple[Rollout, Any, list[PlanCall]]] = []
+    timings: dict[str, float] = {}
+    for r in range(ctx.k):
+        episodes = {s: f"{base}-r{r}-{s}" for s in plan_servers}
+        t0 = time.perf_counter()
+        rollout = await converse(sample, ctx.roles.assistant_for(sample), ctx.roles.user, first, ctx.system_prompt,
+                                 tools, ctx.servers, episodes, scenarios)
+        timings[f"rollout_{r}_s"] = round(time.perf_counter() - t0, 3)
+        said = " ".join(m.get("content") or "" for m in rollout.messages if m.get("role") == "user")
+        calls = plan_calls(plan, ctx.tools, said) if plan is not None else []
+        expected = plan.expected_hashes() if plan is not None and kind != "missing_info" else {}
+        if kind == "missing_info":  # the right move is to ask: nothing is required, a write is wrong
+            for c in calls:
+                c.required = False
+        checks = await verify(sample, calls, expected, rollout, episodes, gold_episodes, distractors, ctx.control)
+        results.append((rollout, checks, calls))
+    passed = [x for x in results if x[1].verified]
+    if not passed:
+        c = results[0][1]
+        why = ("state differs" if c.state_match is False else "calls differ" if not c.calls.matched
+               else "unhandled tool error" if c.unhandled_errors else "wrong behaviour" if not c.behaviour_ok
+               else "did not finish" if not c.finished else "extra or malformed calls")
+        out.reject(f"rollout not verified: {why}")
+        return None
+    rollout, checks, calls = passed[0]
+    verdict = await ctx.roles.judge.judge(sample, rollout.messages)
+    said_turns = [m.get("content") or "" for m in rollout.messages if m.get("role") == "user"]
+    for c in calls:
+        c.turn = next((t for t, seg in enumerate(sample.segments) if c.step in seg), 0)
+    initial = {s: await initial_state(ctx, s, scenarios.get(s)) for s in plan_servers}
+    knowledge = sample.withheld_values()
+    return Trajectory(
+        id=trajectory_id(ctx.seed, index, plan_servers), seed=ctx.seed, index=index, mode=sample.mode,
+        kind=sample.kind, envs=[env_ref(ctx.servers[s]) for s in plan_servers], scenarios=scenarios,
+        initial_states={s: v for s, v in initial.items() if v is not None},
+        topology=topology_of(plan.skeleton, ctx) if plan is not None else Topology(kind="none", nodes=[]),
+        plan=calls, persona=sample.persona, intent=Intent(
+            goal=sample.goal, knowledge={"plan": plan_summary(plan)} | knowledge if plan else {},
+            withheld=knowledge, segments=said_turns),
+        query=first, messages=rollout.messages, tools=tools, distractors=distractors,
+        expected_state_hashes=plan.expected_hashes() if plan is not None and kind != "missing_info" else {},
+        final_state_hashes=dict(rollout.state_hashes), checks=checks,
+        pass_at_k=PassAtK(k=ctx.k, passed=len(passed)), judge=verdict, refinement=refinement,
+        models=dict(ctx.roles.models), prompt_hashes=dict(ctx.roles.prompt_hashes),
+        tokens=dict(sample.tokens),
+        timings=timings)

@@ -11,7 +11,8 @@ from pydantic import BaseModel
 
 from synthesizer.discovery import ToolInfo
 from synthesizer.graph import NAME_KEYS, VERBS, tool_noun
-from synthesizer.rollout import Execution, Feed
+from synthesizer.grounding import FedValue as Feed
+from synthesizer.grounding import GroundedPlan as Execution
 from synthesizer.schema import entity_of_param, is_id_like, properties, resolve, singular_phrase
 
 # verb token of a tool name -> (request phrase, past tense); the phrase never repeats the tool name itself
@@ -164,10 +165,11 @@ def _same_record_as_previous(j: int, f: Feed, ex: Execution) -> bool:
     return any(p.value == f.value and p.field == f.field for p in ex.feeds[j - 1])
 
 
-def step_phrase(j: int, ex: Execution, tools: dict[str, ToolInfo], speaker: str) -> str:
+def step_phrase(j: int, ex: Execution, tools: dict[str, ToolInfo], speaker: str,
+                withheld: tuple[str, ...] = ()) -> str:
     """The request (speaker "user") or past-tense report (speaker "assistant") for step j."""
     step = ex.steps[j]
-    tool = tools[step.tool]
+    tool = tools[step.name]
     verb, obj = verb_of(step.tool)
     feeds = ex.feeds[j]
     refs: list[str] = []
@@ -178,9 +180,9 @@ def step_phrase(j: int, ex: Execution, tools: dict[str, ToolInfo], speaker: str)
         if _same_record_as_previous(j, f, ex):
             refs.append("it")
         else:
-            src_tool = ex.steps[f.src].tool
-            refs.append(reference(f, entity, src_tool, tools[src_tool].is_write, speaker))
-    args = describe_args(tool, step.arguments, {f.param for f in feeds})
+            src = ex.steps[f.src]
+            refs.append(reference(f, entity, src.tool, tools[src.name].is_write, speaker))
+    args = describe_args(tool, step.arguments, {f.param for f in feeds} | set(withheld))
     noun = obj or words(tool_noun(step.tool))
     ask_verb, past_verb = VERB_PHRASES.get(verb or "", ("", ""))
     the_verb = ask_verb if speaker == "user" else past_verb
@@ -211,20 +213,17 @@ def first_clause(description: str) -> str:
     return (text[:1].lower() + text[1:]) if text else ""
 
 
-def intent_of(server: str, ex: Execution) -> str:
+def plan_summary(ex: Execution) -> str:
+    """The gold plan in one technical line (recorded beside the natural goal; never shown to the assistant)."""
     parts = []
     for j, step in enumerate(ex.steps):
         fed = {f.param: f for f in ex.feeds[j]}
         args = []
         for k, v in step.arguments.items():
-            if k in fed:
-                f = fed[k]
-                args.append(f"{k}={json.dumps(v, ensure_ascii=False)} [from step {f.src + 1} {f.field}]")
-            else:
-                args.append(f"{k}={json.dumps(v, ensure_ascii=False)}")
-        parts.append(f"{j + 1}. {step.tool}({', '.join(args)})")
-    scenario = ex.scenario or "default"
-    return f"[{server}, scenario {scenario}] " + " ".join(parts)
+            source = f" [from step {fed[k].src + 1} {fed[k].field}]" if k in fed else ""
+            args.append(f"{k}={json.dumps(v, ensure_ascii=False)}{source}")
+        parts.append(f"{j + 1}. {step.name}({', '.join(args)})")
+    return " ".join(parts)
 
 
 def id_values(ex: Execution) -> set[str]:
@@ -261,20 +260,37 @@ def check_query(query: str, tool_names: list[str], ids: set[str]) -> None:
             raise ValueError(f"query mentions the internal id {value!r}")
 
 
-def write_query(server: str, ex: Execution, tools: dict[str, ToolInfo],
-                rng: random.Random) -> QueryParts:
-    phrases = [step_phrase(j, ex, tools, "user") for j in range(len(ex.steps))]
-    sentences = []
-    n = len(phrases)
-    for j, ask in enumerate(phrases):
-        if j == 0:
-            sentences.append(rng.choice(OPENERS) + rng.choice(FIRST).format(x=ask))
-        elif j == n - 1:
-            sentences.append(rng.choice(LAST).format(x=ask))
-        else:
-            sentences.append(rng.choice(MIDDLE).format(x=ask))
-    query = " ".join(sentences)
-    query = re.sub(r"\s+", " ", query).strip()
-    check_query(query, list(tools), id_values(ex))
-    actions = [step_phrase(j, ex, tools, "assistant") for j in range(len(ex.steps))]
-    return QueryParts(query=query, intent=intent_of(server, ex), actions=actions)
+def salient(ex: Execution, steps: list[int]) -> list[int]:
+    """The steps a person would ask for: writes, and reads whose result is not just a means to a later step."""
+    later = {f.src for j in range(len(ex.steps)) for f in ex.feeds[j]}
+    keep = [j for j in steps if not ex.steps[j].read_only or j not in later]
+    return keep or steps[-1:]
+
+
+CONNECT = ["{a} and {b}", "{a}, and also {b}", "{a}; {b} too"]
+
+
+def request_text(ex: Execution, steps: list[int], tools: dict[str, ToolInfo], rng: random.Random,
+                 withheld: dict[int, tuple[str, ...]] | None = None, opener: bool = True) -> str:
+    """A request for `steps` that states the goal, not the procedure: lookups that only find a record are left
+    implicit (the record is named instead), and the rest are asked for in one or two sentences."""
+    withheld = withheld or {}
+    asks = [step_phrase(j, ex, tools, "user", withheld.get(j, ())) for j in salient(ex, steps)]
+    if len(asks) == 1:
+        body = rng.choice(FIRST).format(x=asks[0])
+    elif len(asks) == 2:
+        body = rng.choice(FIRST).format(x=rng.choice(CONNECT).format(a=asks[0], b=asks[1]))
+    else:
+        body = rng.choice(FIRST).format(x=", ".join(asks[:-1]) + " and " + asks[-1])
+    text = (rng.choice(OPENERS) if opener else "") + body
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def goal_text(ex: Execution, tools: dict[str, ToolInfo]) -> str:
+    """The hidden intent in words, as the user would put it to themselves."""
+    asks = [step_phrase(j, ex, tools, "user") for j in salient(ex, list(range(len(ex.steps))))]
+    return "I want to " + join_and(asks) + "."
+
+
+def actions(ex: Execution, tools: dict[str, ToolInfo], steps: list[int] | None = None) -> list[str]:
+    return [step_phrase(j, ex, tools, "assistant") for j in (range(len(ex.steps)) if steps is None else steps)]

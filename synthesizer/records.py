@@ -1,11 +1,35 @@
-"""The Trajectory record (one JSON object per line) and its canonical serialization."""
+"""The Trajectory record (one JSON object per line, format `envfactory.trajectories/2`) and its serialization.
+
+One record is one verified sample: the gold plan that was executed in a scratch episode (grounded), the hidden user
+intent and persona, the conversation in OpenAI chat format (assistant `tool_calls`, `tool` results, user turns), the
+tools shown (namespaced `<server>__<tool>`), the expected and final State hashes per server, every check separately,
+pass@k, the judge's verdict beside the checks, models, prompt hashes, tokens and timings.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+FORMAT = "envfactory.trajectories/2"
+TopologyKind = Literal["single", "chain", "fan_out", "fan_in", "dag", "none"]
+Mode = Literal["single_turn", "multi_turn", "clarification"]
+SampleKind = Literal["normal", "irrelevance", "missing_info", "distractors"]
+TOPOLOGIES: tuple[str, ...] = ("single", "chain", "fan_out", "fan_in", "dag")
+MODES: tuple[str, ...] = ("single_turn", "multi_turn", "clarification")
+KINDS: tuple[str, ...] = ("normal", "irrelevance", "missing_info", "distractors")
+SEP = "__"  # namespaced tool name: <server>__<tool> (OpenAI function names allow [A-Za-z0-9_-])
+
+
+def qualified(server: str, tool: str) -> str:
+    return f"{server}{SEP}{tool}"
+
+
+def split_qualified(name: str) -> tuple[str, str]:
+    server, sep, tool = name.partition(SEP)
+    return (server, tool) if sep else ("", name)
 
 
 class EnvRef(BaseModel):
@@ -17,39 +41,129 @@ class EnvRef(BaseModel):
     env_hash: str | None = None
 
 
-class PlanStep(BaseModel):
-    tool: str
+class Feed(BaseModel):
+    """Argument `param` of this step was taken from output `field` of step `src` (a path like `orders[].id`)."""
+
+    src: int
+    field: str
+    param: str
+
+
+class PlanCall(BaseModel):
+    """One call of the gold plan, as executed in the scratch episode."""
+
+    step: int
+    server: str
+    tool: str  # the server's own tool name
+    name: str  # the name shown to the assistant: <server>__<tool>
     arguments: dict[str, Any]
-    output: Any
+    output: Any = None
+    depends: list[Feed] = Field(default_factory=list)
+    free: list[str] = Field(default_factory=list, description="arguments whose exact value is not checked")
+    required: bool = True  # the assistant must make this call (reads that only look something up are optional)
+    turn: int = 0  # the user turn that asks for it (multi-turn mode)
+    read_only: bool = False
+
+
+class Topology(BaseModel):
+    kind: TopologyKind
+    nodes: list[str]  # namespaced tool name of each step
+    edges: list[tuple[int, int, str, str]] = Field(default_factory=list)  # (src step, dst step, field, param)
+    depth: int = 0  # longest dependency path, in calls
+    servers: list[str] = Field(default_factory=list)
+
+
+class Persona(BaseModel):
+    name: str
+    role: str
+    situation: str
+
+
+class Intent(BaseModel):
+    """What the simulated user wants and knows; never shown to the assistant."""
+
+    goal: str
+    knowledge: dict[str, Any] = Field(default_factory=dict)  # facts the user may state when asked
+    withheld: dict[str, Any] = Field(default_factory=dict)  # values left out of the first message (clarification)
+    segments: list[str] = Field(default_factory=list)  # multi-turn: what each user turn asks for
+
+
+class CallCheck(BaseModel):
+    """How the assistant's calls compare with the gold plan's required calls."""
+
+    matched: bool
+    missing: list[str] = Field(default_factory=list)  # required calls not made (name and arguments)
+    mismatched: list[str] = Field(default_factory=list)  # right tool, wrong arguments: what differed
+    extra: list[str] = Field(default_factory=list)  # calls the plan has no use for (reads are tolerated)
+    malformed: int = 0  # calls whose arguments did not parse or named no tool
 
 
 class Checks(BaseModel):
-    replay_state_match: bool | None
-    replay_outputs_match: bool
+    """Each component separately; `verified` is their conjunction (the judge is not part of it)."""
+
+    state_match: bool | None  # None: a server sends no State hash (third-party); then outputs are compared
+    state_diff: list[str] = Field(default_factory=list)  # readable differences when the States differ
+    outputs_match: bool | None = None  # replay of the plan's read outputs (servers without State hashes)
+    calls: CallCheck
+    tool_errors: int = 0
+    unhandled_errors: list[str] = Field(default_factory=list)
+    behaviour_ok: bool = True  # sample-kind specific: said no tool fits, asked for the missing value, no distractor
+    behaviour: str = ""
+    finished: bool = True  # the assistant ended with an answer within the step bound; the user stopped explicitly
+    verified: bool
+
+
+class PassAtK(BaseModel):
+    k: int
+    passed: int
+
+    @property
+    def rate(self) -> float:
+        return self.passed / self.k if self.k else 0.0
+
+
+class Verdict(BaseModel):
+    model: str
+    verdict: Literal["pass", "fail"] | None
+    reason: str = ""
 
 
 class Trajectory(BaseModel):
+    format: str = FORMAT
     id: str
     seed: int
     index: int
-    env: EnvRef
-    scenario: str | None
-    topology: dict[str, Any]
-    plan: list[PlanStep]
-    intent: str
-    query: str
-    messages: list[dict[str, Any]]
-    tools: list[dict[str, Any]]
-    final_state_hash: str | None
-    expected_state_hash: str | None
+    mode: Mode
+    kind: SampleKind
+    envs: list[EnvRef]
+    scenarios: dict[str, str | None]  # server -> scenario name
+    initial_states: dict[str, Any] = Field(default_factory=dict)  # server -> State JSON, when the source exposes it
+    topology: Topology
+    plan: list[PlanCall]
+    persona: Persona
+    intent: Intent
+    query: str  # the first user message
+    messages: list[dict[str, Any]]  # OpenAI chat format, system message first
+    tools: list[dict[str, Any]]  # OpenAI function tools shown to the assistant
+    distractors: list[str] = Field(default_factory=list)  # names of shown tools from servers the plan does not use
+    expected_state_hashes: dict[str, str | None]
+    final_state_hashes: dict[str, str | None]
     checks: Checks
-    models: dict[str, str] = Field(default_factory=lambda: {"user": "template", "assistant": "offline"})
+    pass_at_k: PassAtK
+    judge: Verdict
+    refinement: dict[str, Any] = Field(default_factory=dict)  # rounds and the problems each draft had
+    models: dict[str, str] = Field(default_factory=dict)  # role -> model
+    prompt_hashes: dict[str, str] = Field(default_factory=dict)  # role -> sha256 of its prompt template
     tokens: dict[str, int] = Field(default_factory=lambda: {"prompt": 0, "completion": 0, "total": 0})
+    timings: dict[str, float] = Field(default_factory=dict)
+
+    @property
+    def turns(self) -> int:
+        return sum(1 for m in self.messages if m.get("role") == "user")
 
     def to_line(self) -> str:
-        """Canonical JSON line: the same trajectory always gives the same bytes."""
         return json.dumps(self.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
-def trajectory_id(seed: int, index: int, server: str) -> str:
-    return f"s{seed}-{index:06d}-{server}"
+def trajectory_id(seed: int, index: int, servers: list[str]) -> str:
+    return f"s{seed}-{index:06d}-{'+'.join(servers) or 'none'}"

@@ -108,3 +108,86 @@ def entity_of_param(name: str) -> str | None:
     if re.search(r"[a-z]Ids?$", name):
         return singular_phrase(re.sub(r"Ids?$", "", name).lower())
     return None
+
+
+# --- statable: could a user say this value, or must it come from a tool? -----------------------------------------
+
+OPAQUE_NAME = re.compile(r"(^|_)(token|cursor|etag|hash|nonce|signature|checksum|uuid|guid)s?$")
+STATABLE_FORMATS = frozenset(
+    "email idn-email date date-time time duration uri url iri hostname phone ipv4 ipv6".split())
+OPAQUE_FORMATS = frozenset("uuid byte binary".split())
+RETURNED_BY = re.compile(r"\b(as )?(returned|listed) by\b", re.IGNORECASE)
+HEX_CLASS = re.compile(r"\[[^\]]*(a-f|A-F)[^\]]*\]")
+LONG_REPEAT = re.compile(r"\{(\d+)(,\d*)?\}")
+LITERAL_PREFIX = re.compile(r"^\^?[A-Za-z]{1,10}[_-]")
+
+
+def is_id_name(name: str) -> bool:
+    """`id`, `calendar_id`, `eventIds`, `userID`: named as an identifier (whatever the description says)."""
+    low = naming.snake(name)
+    return low in ("id", "ids") or low.endswith(("_id", "_ids"))
+
+
+def opaque_pattern(pattern: str) -> bool:
+    """`^cal_[0-9]{4}$`, hex digests and long tokens are machine ids; `^[A-Z]{3}$` (IATA) or a ZIP code is not."""
+    if LITERAL_PREFIX.search(pattern) or HEX_CLASS.search(pattern):
+        return True
+    return any(int(m.group(1)) >= 12 for m in LONG_REPEAT.finditer(pattern))
+
+
+def statable(name: str, schema: dict[str, Any] | None, root: dict[str, Any] | None = None,
+             depth: int = 0) -> tuple[bool, str]:
+    """Could a user plausibly state this parameter in words (True), or must its value come from a tool (False)?
+
+    The sampler feeds every required tool-sourced parameter from an earlier call and lets the query state the rest;
+    the reason says which rule decided, for `envfactory graph` and for debugging odd plans.
+    """
+    s = resolve(schema or {}, root or schema)
+    low = naming.snake(name)
+    typ = main_type(s)
+    desc = str(s.get("description", ""))
+    if is_id_name(name):
+        return False, "named as an id"
+    if OPAQUE_NAME.search(low):
+        return False, "an opaque token"
+    if s.get("enum"):
+        return True, "one of a fixed set of values"
+    if typ == "boolean":
+        return True, "a yes/no flag"
+    if typ in ("object", "array"):
+        return _composite_statable(name, s, root or schema or {}, depth)
+    fmt = str(s.get("format", "")).lower()
+    if fmt in OPAQUE_FORMATS:
+        return False, f"opaque format {fmt}"
+    if fmt in STATABLE_FORMATS:
+        return True, f"a value in {fmt} format"
+    if RETURNED_BY.search(desc):
+        return False, "described as returned by a tool"
+    if ID_DESC.search(desc):
+        return False, "described as an identifier"
+    if isinstance(s.get("pattern"), str) and opaque_pattern(s["pattern"]):
+        return False, "matches an opaque id pattern"
+    if typ in ("integer", "number"):
+        return True, "a quantity or amount"
+    return True, "text, a name or a short code"
+
+
+def _composite_statable(name: str, s: dict[str, Any], root: dict[str, Any], depth: int) -> tuple[bool, str]:
+    """A list or object is statable when every value it needs is: `passengers` (names) yes, `items` (product ids) no."""
+    if depth > 4:
+        return True, "a deeply nested structure"
+    if main_type(s) == "array":
+        item = resolve(s.get("items", {}), root)
+        if main_type(item) != "object":
+            ok, why = statable(singular(name), {"description": s.get("description", ""), **item}, root, depth + 1)
+            return ok, f"a list: {why}"
+        s = item
+    props = properties(s)
+    if not props:
+        return True, "a free-form structure"
+    need = required(s) or list(props)
+    for p in need:
+        ok, _ = statable(p, resolve(props[p], root), root, depth + 1)
+        if not ok:
+            return False, f"holds {p}, which must come from a tool"
+    return True, "a structure of values a user can say"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import ast
 import asyncio
 import json
+import math
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -17,16 +19,34 @@ from synthesizer.llm import (
     ChatModel,
     LLMClient,
     LLMInfraError,
+    LLMReply,
     LLMReplyError,
     LLMSettings,
     OfflineLLM,
+    ToolCall,
     Usage,
     parse_json_reply,
 )
-from tests.fixtures.scripted_llm import ScriptedLLMServer, delay, error, malformed_json, text
+from tests.fixtures.scripted_llm import (
+    EMBEDDING_DIM,
+    ScriptedLLMServer,
+    Step,
+    delay,
+    embed,
+    error,
+    malformed_json,
+    text,
+    tool_calls,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 HELLO = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "say hello world"}]
+TOOLS = [
+    {"type": "function", "function": {"name": "get_weather", "description": "Weather in a city.", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}},
+    {"type": "function", "function": {"name": "get_time", "description": "Local time in a city.", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}},
+]
 
 
 def make(server: ScriptedLLMServer, delays: list[float] | None = None, **overrides: Any) -> LLMClient:
@@ -195,3 +215,214 @@ def test_llm_module_imports_no_servers_and_creates_nothing_at_import() -> None:
     code = "import sys, synthesizer.llm; print('openai' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "False"  # the openai package is loaded on the first chat, not at import
+
+
+# --- native function calling ------------------------------------------------------------------------------------
+
+def test_a_tool_call_reply_is_parsed_and_tools_are_sent_on_the_wire() -> None:
+    with ScriptedLLMServer([tool_calls([("get_weather", {"city": "Paris"})])]) as server:
+        reply = run(make(server), lambda c: c.chat(HELLO, tools=TOOLS, tool_choice="required",
+                                                   parallel_tool_calls=False, temperature=0.9, seed=7))
+    assert reply.tool_calls == [ToolCall(id="call_1_0", name="get_weather", arguments='{"city": "Paris"}')]
+    assert reply.text == "" and reply.data is None and reply.finish_reason == "tool_calls"
+    assert reply.completion_tokens == 2 and reply.usage.requests == 1
+    body = server.requests[0]
+    assert body["tools"] == TOOLS and body["tool_choice"] == "required" and body["parallel_tool_calls"] is False
+    assert body["temperature"] == 0.9 and body["seed"] == 7 and "response_format" not in body
+
+
+def test_defaults_send_no_tool_fields_and_the_settings_temperature_and_seed() -> None:
+    with ScriptedLLMServer(["plain"]) as server:
+        reply = run(make(server, temperature=0.3, seed=11), lambda c: c.chat(HELLO))
+    assert reply.tool_calls == [] and reply.assistant_message() == {"role": "assistant", "content": "plain"}
+    body = server.requests[0]
+    assert not {"tools", "tool_choice", "parallel_tool_calls"} & body.keys()
+    assert (body["temperature"], body["seed"]) == (0.3, 11)
+
+
+def test_two_parallel_tool_calls_keep_their_order_and_the_text() -> None:
+    step = tool_calls([("get_weather", {"city": "Oslo"}), ("get_time", {"city": "Lima"})], content="Checking both.")
+    with ScriptedLLMServer(["warm-up", step]) as server:
+        async def two(c: LLMClient) -> LLMReply:
+            await c.chat(HELLO)
+            return await c.chat(HELLO, tools=TOOLS)
+        reply = run(make(server), two)
+    assert [(c.id, c.name, json.loads(c.arguments)) for c in reply.tool_calls] == [
+        ("call_2_0", "get_weather", {"city": "Oslo"}), ("call_2_1", "get_time", {"city": "Lima"})]
+    assert reply.text == "Checking both."
+    assert reply.assistant_message()["content"] == "Checking both."
+
+
+def test_malformed_arguments_are_preserved_raw() -> None:
+    raw = '{"city": "Paris",, '
+    with ScriptedLLMServer([tool_calls([("get_weather", raw), ("get_time", "")])]) as server:
+        reply = run(make(server), lambda c: c.chat(HELLO, tools=TOOLS))
+    assert [c.arguments for c in reply.tool_calls] == [raw, ""]
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(reply.tool_calls[0].arguments)
+
+
+def test_assistant_message_round_trips_through_the_conversation() -> None:
+    script = [tool_calls([("get_weather", {"city": "Rome"})]), "It is sunny in Rome."]
+    with ScriptedLLMServer(script) as server:
+        async def loop(c: LLMClient) -> tuple[LLMReply, LLMReply]:
+            first = await c.chat(HELLO, tools=TOOLS)
+            convo = [*HELLO, first.assistant_message()]
+            convo += [{"role": "tool", "tool_call_id": call.id, "content": '{"sky": "sunny"}'}
+                      for call in first.tool_calls]
+            return first, await c.chat(convo, tools=TOOLS)
+        first, final = run(make(server), loop)
+    assert first.assistant_message() == {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1_0", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'}}]}
+    sent = server.requests[1]["messages"]
+    assert sent[:2] == HELLO and sent[2] == first.assistant_message()
+    assert sent[3] == {"role": "tool", "tool_call_id": "call_1_0", "content": '{"sky": "sunny"}'}
+    assert final.text == "It is sunny in Rome." and final.tool_calls == [] and final.finish_reason == "stop"
+
+
+def test_a_reply_with_neither_text_nor_tool_calls_is_an_empty_reply() -> None:
+    with ScriptedLLMServer([Step(content=None)]) as server:
+        reply = run(make(server), lambda c: c.chat(HELLO, tools=TOOLS))
+    assert (reply.text, reply.tool_calls, reply.completion_tokens) == ("", [], 0)
+    assert reply.assistant_message() == {"role": "assistant", "content": ""}
+
+
+def test_json_mode_and_tools_are_mutually_exclusive() -> None:
+    with ScriptedLLMServer(["never"]) as server:
+        with pytest.raises(ValueError, match="mutually exclusive"):
+            run(make(server), lambda c: c.chat(HELLO, json_mode=True, tools=TOOLS))
+        assert server.requests == []
+    with pytest.raises(ValueError, match="mutually exclusive"):
+        asyncio.run(OfflineLLM(["never"]).chat(HELLO, json_mode=True, tools=TOOLS))
+
+
+# --- the scripted server: responder, latency, embeddings -------------------------------------------------------
+
+def test_the_responder_answers_after_the_script_and_can_route_by_request() -> None:
+    def route(body: dict[str, Any]) -> Step | str:
+        if body.get("tools"):
+            return tool_calls([(body["tools"][0]["function"]["name"], {"city": "Kyiv"})])
+        return f"system said: {body['messages'][0]['content']}"
+
+    async def route_async(body: dict[str, Any]) -> str:
+        await asyncio.sleep(0)
+        return "async " + route(body)  # type: ignore[operator]
+
+    with ScriptedLLMServer(["scripted first"], responder=route) as server:
+        async def three(c: LLMClient) -> list[LLMReply]:
+            return [await c.chat(HELLO), await c.chat(HELLO), await c.chat(HELLO, tools=TOOLS[1:])]
+        first, second, third = run(make(server), three)
+        assert server.remaining == 0 and len(server.requests) == 3
+    assert first.text == "scripted first" and second.text == "system said: You are terse."
+    assert [(c.id, c.name) for c in third.tool_calls] == [("call_3_0", "get_time")]
+    with ScriptedLLMServer(responder=route_async) as server:
+        assert run(make(server), lambda c: c.chat(HELLO)).text == "async system said: You are terse."
+
+
+def test_a_failing_responder_is_an_outage_naming_the_bug() -> None:
+    def broken(body: dict[str, Any]) -> str:
+        raise KeyError("no-such-route")
+
+    with ScriptedLLMServer(responder=broken) as server, pytest.raises(LLMInfraError, match="responder raised Key"):
+        run(make(server, max_retries=0), lambda c: c.chat(HELLO))
+
+
+def test_latency_is_applied_concurrently_to_many_requests() -> None:
+    with ScriptedLLMServer(responder=lambda body: "pong", latency=0.2) as server:
+        async def burst(c: LLMClient) -> tuple[float, list[LLMReply]]:
+            start = time.monotonic()
+            replies = await asyncio.gather(*(c.chat([{"role": "user", "content": f"ping {i}"}]) for i in range(64)))
+            return time.monotonic() - start, replies
+        elapsed, replies = run(make(server, timeout=10.0), burst)
+        assert len(server.requests) == 64
+    assert all(r.text == "pong" and r.retries == 0 for r in replies)
+    assert 0.2 <= elapsed < 2.0, elapsed  # serial service would take 64 * 0.2 = 12.8 s
+
+
+def test_embeddings_endpoint_shape_and_determinism() -> None:
+    import openai
+
+    with ScriptedLLMServer() as server:
+        async def go() -> tuple[Any, Any]:
+            client = openai.AsyncOpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+            try:
+                many = await client.embeddings.create(model="embed-test", input=["Hello, World!", "hello world",
+                                                                                 "the weather in Paris", "!!"])
+                one = await client.embeddings.create(model="embed-test", input="Hello world")
+                return many, one
+            finally:
+                await client.close()
+        many, one = asyncio.run(go())
+        assert server.requests[0]["input"][0] == "Hello, World!" and server.requests[1]["input"] == "Hello world"
+        assert server.remaining == 0 and server.prompts() == ["", ""]  # embeddings consume no chat steps
+    assert many.model == "embed-test" and many.object == "list" and many.usage.prompt_tokens == 9
+    assert [d.index for d in many.data] == [0, 1, 2, 3] and all(d.object == "embedding" for d in many.data)
+    vectors = [d.embedding for d in many.data]
+    assert all(len(v) == EMBEDDING_DIM for v in vectors)
+    assert vectors[0] == vectors[1] == one.data[0].embedding == embed("hello world")  # case and punctuation fold
+    assert all(math.isclose(math.fsum(x * x for x in v), 1.0) for v in vectors[:3])
+    assert vectors[3] == [0.0] * EMBEDDING_DIM  # no words: the zero vector
+    assert vectors[2] != vectors[0]
+    assert embed("red blue") == embed("blue red") and embed("blue red") != embed("red red")
+    digest = subprocess.run([sys.executable, "-c", "from tests.fixtures.scripted_llm import embed; "
+                             "print(embed('stable across processes'))"], capture_output=True, text=True, cwd=ROOT,
+                            check=True, env={"PYTHONHASHSEED": "123"})
+    assert digest.stdout.strip() == str(embed("stable across processes"))  # hashlib, not the salted hash()
+
+
+def test_embeddings_reject_a_non_text_input() -> None:
+    import openai
+
+    with ScriptedLLMServer() as server:
+        async def go() -> None:
+            async with openai.AsyncOpenAI(base_url=server.base_url, api_key="x", max_retries=0) as client:
+                await client.embeddings.create(model="m", input=[[1, 2, 3]])
+        with pytest.raises(openai.BadRequestError, match="input"):
+            asyncio.run(go())
+
+
+# --- OfflineLLM tool calls --------------------------------------------------------------------------------------
+
+def test_offline_llm_tool_calls_from_a_script() -> None:
+    llm = OfflineLLM([
+        {"content": None, "tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}},
+                                         {"name": "get_time", "arguments": '{"city": ', "id": "mine"}]},
+        {"tool_calls": [{"name": "get_time", "arguments": {"city": "Lima"}}]},
+        "done",
+    ])
+
+    async def go() -> list[LLMReply]:
+        return [await llm.chat(HELLO, tools=TOOLS, tool_choice="auto"), await llm.chat(HELLO, tools=TOOLS[:1]),
+                await llm.chat(HELLO, temperature=0.0, seed=3)]
+    first, second, third = asyncio.run(go())
+    assert first.tool_calls == [ToolCall(id="call_1", name="get_weather", arguments='{"city": "Oslo"}'),
+                                ToolCall(id="mine", name="get_time", arguments='{"city": ')]
+    assert first.finish_reason == "tool_calls" and first.text == ""
+    assert first.assistant_message()["tool_calls"][1] == {
+        "id": "mine", "type": "function", "function": {"name": "get_time", "arguments": '{"city": '}}
+    assert [c.id for c in second.tool_calls] == ["call_3"]  # n counts every tool call, explicit ids too
+    assert third.text == "done" and third.tool_calls == [] and third.finish_reason == "stop"
+    assert llm.requests_tools == [TOOLS, TOOLS[:1], None]
+    assert llm.requests_options == [{"tool_choice": "auto"}, {}, {"temperature": 0.0, "seed": 3}]
+    assert llm.usage.requests == 3 and llm.usage.completion_tokens > 0
+    with pytest.raises(ValueError):
+        OfflineLLM([{"content": "x", "tool_calls": [{"arguments": {}}]}])  # a tool call needs a name
+
+
+def test_offline_llm_responder_sees_the_tools_offered() -> None:
+    def responder(messages: list[dict[str, Any]], json_mode: bool, tools: list[dict[str, Any]] | None) -> Any:
+        if tools and messages[-1]["role"] != "tool":
+            return {"tool_calls": [{"name": tools[0]["function"]["name"], "arguments": {"n": len(messages)}}]}
+        return "final answer"
+
+    llm = OfflineLLM(responder)
+
+    async def go() -> tuple[LLMReply, LLMReply]:
+        first = await llm.chat(HELLO, tools=TOOLS)
+        convo = [*HELLO, first.assistant_message(),
+                 {"role": "tool", "tool_call_id": first.tool_calls[0].id, "content": "42"}]
+        return first, await llm.chat(convo, tools=TOOLS)
+    first, second = asyncio.run(go())
+    assert first.tool_calls == [ToolCall(id="call_1", name="get_weather", arguments='{"n": 2}')]
+    assert second.text == "final answer" and llm.requests[1][2]["content"] is None
+    assert isinstance(llm, ChatModel)
