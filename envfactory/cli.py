@@ -250,11 +250,16 @@ def build(
 
 
 def _register_synthesizer() -> None:
-    from synthesizer.cli import export, synthesize
+    from synthesizer.cli import synthesize
+    from synthesizer.export_cli import export
+    from synthesizer.graph_cli import graph
+    from synthesizer.stats_cli import stats
 
-    app.command(help="Synthesize verified trajectories over MCP (offline: templated user, planned assistant).")(
-        synthesize)
-    app.command(help="Export a run to a training format.")(export)
+    app.command(help="Synthesize verified trajectories over MCP (offline roles unless --model-roles).")(synthesize)
+    app.command(help="Export a run: openai, sharegpt, llamafactory (alpaca + dataset_info.json), verl (parquet).")(
+        export)
+    app.command(help="Statistics of a run (coverage, shapes, modes, kinds, leaks, pass rates) with PNG plots.")(stats)
+    app.command(help="The tool graph of some MCP servers: statistics, graph.json, a PNG and an HTML view.")(graph)
 
 
 @app.command()
@@ -266,14 +271,19 @@ def demo(
     """The main job on embedded defaults: verify all, synthesize offline over MCP, export SFT data."""
     import time
 
-    from synthesizer.cli import export, synthesize
+    from synthesizer.cli import synthesize
+    from synthesizer.export_cli import export
+    from synthesizer.stats_cli import stats
 
     started = time.monotonic()
     verify(None, True)
-    synthesize(n=n, seed=seed, out=out_dir, mcp_config=None, url=None)
+    synthesize(n=n, seed=seed, out=out_dir, mcp_config=None, url=None, progress=False)
     export(run_dir=out_dir, format="openai", out=out_dir / "sft.openai.jsonl")
+    export(run_dir=out_dir, format="verl", out=out_dir / "rl.verl.parquet")
+    stats(run_dir=out_dir, as_json=False, plots=True, out=out_dir / "stats")
     out.print(f"[bold green]demo done[/] in {time.monotonic() - started:.1f} s: "
-              f"trajectories in {out_dir / 'trajectories.jsonl'}, SFT data in {out_dir / 'sft.openai.jsonl'}")
+              f"trajectories in {out_dir / 'trajectories.jsonl'}, SFT data in {out_dir / 'sft.openai.jsonl'}, "
+              f"RL rows in {out_dir / 'rl.verl.parquet'}, statistics in {out_dir / 'stats'}")
 
 
 def main() -> None:

@@ -93,6 +93,8 @@ async def verify(sample: Sample, plan_calls: list[PlanCall], expected: dict[str,
     if sample.kind in ("irrelevance", "missing_info"):
         calls = CallCheck(matched=True, extra=[], malformed=calls.malformed)
     state_match, diff = await state_check(plan_calls, expected, rollout, episodes, gold_episodes, control)
+    if sample.kind in ("irrelevance", "missing_info"):  # the State must stay as it was: no write at all
+        state_match = not any(not (sample.tools.get(c.name) and sample.tools[c.name].read_only) for c in rollout.made)
     outputs = outputs_check(plan_calls, rollout) if state_match is None else None
     errors = unhandled(rollout)
     ok, why = behaviour(sample, rollout, distractors)

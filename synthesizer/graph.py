@@ -4,7 +4,8 @@
 B's inputs). `build_tool_graph(servers)` is the union graph over several servers, with a node per tool
 (`<server>__<tool>`) and per parameter (`<server>__<tool>:<param>`), "input" edges tool -> own parameter and "feeds"
 edges producer tool -> consumer parameter with a score and its parts (`components`). `tool_links(g)` projects it back
-to the tool-to-tool shape the samplers use.
+to the tool-to-tool shape the samplers use. Every parameter node carries a `statable` label (`schema.statable`):
+could a user say the value in words, or must an earlier call produce it.
 
 Scoring (`components`; `score = type * (lexical + embedding)`):
 * type: 1.0 same JSON type, 0.95 integer into number, 0.9 when a side is untyped (incompatible types never link);
@@ -31,6 +32,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -156,25 +158,45 @@ def name_score(field: OutField, param: str, param_schema: dict[str, Any], source
                target_tool: str | None = None) -> float:
     """How well the field's name says it is the parameter (0 when it does not). A bare `id` parameter takes its
     entity from `target_tool` (its own tool), or from the source tool when no target is given (the old rule)."""
-    pl, fl = param.lower(), field.name.lower()
     id_param = is_id_like(param, param_schema)
-    pe = param_entity(param, param_schema, target_tool or source_tool)
+    pe = param_entity(param, param_schema, target_tool or source_tool) if id_param else None
+    return _name_score(field, param.lower(), id_param, pe, source_tool)
+
+
+def _name_score(field: OutField, pl: str, id_param: bool, pe: str | None, source_tool: str) -> float:
+    """`name_score` with the parameter's side worked out once (it is called for every field of every source)."""
+    fl = field.name.lower()
     if fl == pl and fl != "id":
         if not id_param:
             return 0.7
         # `refund.booking_id` is a back-reference held by another record; `booking.id` is the booking itself
-        return 1.0 if field.parent is None or singular_phrase(field.parent) == pe else 0.85
+        return 1.0 if field.parent is None or _singular_phrase(field.parent) == pe else 0.85
     if id_param:
-        fe = field_entity(field, source_tool)
+        fe = _field_entity(field.name, field.parent, source_tool)
         if pe and fe:
             if pe == fe:
                 return 1.0
             if pe.split("_")[-1] == fe.split("_")[-1] or fe.endswith("_" + pe) or pe.endswith("_" + fe):
                 return 0.6
         return 0.0
-    if singular(fl) == singular(pl) and fl != "id":
+    if fl != "id" and _singular(fl) == _singular(pl):
         return 0.6
     return 0.0
+
+
+@lru_cache(maxsize=65536)
+def _singular(word: str) -> str:
+    return singular(word)
+
+
+@lru_cache(maxsize=65536)
+def _singular_phrase(name: str) -> str:
+    return singular_phrase(name)
+
+
+@lru_cache(maxsize=65536)
+def _field_entity(name: str, parent: str | None, source_tool: str) -> str | None:
+    return field_entity(OutField(path=name, name=name, parent=parent, type=None), source_tool)
 
 
 def description_score(field: OutField, param_schema: dict[str, Any], source: ToolInfo) -> float:
@@ -244,9 +266,12 @@ def best_field(source: ToolInfo, fields: list[OutField], target: ToolInfo, param
         described = described_field(ps, source, fields)
         if described is not None and types_compatible(described.type, ps):
             return described, DESCRIBED
+    id_param = is_id_like(param, ps)
+    pe = param_entity(param, ps, target.name) if id_param else None
+    pl = param.lower()
     best: tuple[OutField, float] | None = None
     for f in fields:
-        base = name_score(f, param, ps, source.name, target.name)
+        base = _name_score(f, pl, id_param, pe, source.name)
         if base <= 0 or not types_compatible(f.type, ps):
             continue
         if cross and not cross_allowed(f, param, ps, source.name, target.name, base):
@@ -539,6 +564,10 @@ async def add_embeddings(g: nx.DiGraph, embedder: Embedder, options: GraphOption
     pids = sorted(n for n, d in g.nodes(data=True) if d.get("kind") == "param")
     ftexts = sorted({field_text(g.nodes[q]["tool"], f) for q in tools for f in fields[q]})
     ptexts = [param_text(g, pid) for pid in pids]
+    g.graph["embedding"] = {"model": str(getattr(embedder, "model", "") or type(embedder).__name__),
+                            "texts": len(ptexts) + len(ftexts), "admitted": 0}
+    if not ptexts or not ftexts:
+        return 0
     vectors = await embedder.embed(ptexts + ftexts)
     if len(vectors) != len(ptexts) + len(ftexts):
         raise SynthError(f"the embedder returned {len(vectors)} vectors for {len(ptexts) + len(ftexts)} texts")
@@ -571,8 +600,7 @@ async def add_embeddings(g: nx.DiGraph, embedder: Embedder, options: GraphOption
                           "embedding": round(opts.embed_admit_weight * best[0], 4)}
             g.add_edge(q, pid, kind="feeds", field=best[1].path, score=_score(components), components=components)
             admitted += 1
-    g.graph["embedding"] = {"model": str(getattr(embedder, "model", "") or type(embedder).__name__),
-                            "texts": len(ptexts) + len(ftexts), "admitted": admitted}
+    g.graph["embedding"]["admitted"] = admitted
     return admitted
 
 
@@ -773,7 +801,7 @@ def graph_stats(g: nx.DiGraph) -> GraphStats:
     params = [d for _, d in sorted(g.nodes(data=True)) if d.get("kind") == "param"]
     feeds = feeds_edges(g)
     proj = tool_links(g, nested=True)
-    reach = reachable_tools(g)
+    reach = set(reachable_tools(g))
     scores = [d["score"] for _, _, d in feeds]
     return GraphStats(
         servers=len({g.nodes[q]["server"] for q in tools}),
@@ -789,7 +817,7 @@ def graph_stats(g: nx.DiGraph) -> GraphStats:
         no_incoming=[q for q in tools if proj.in_degree(q) == 0],
         no_outgoing=[q for q in tools if proj.out_degree(q) == 0],
         reachable=len(reach),
-        unreachable=[q for q in tools if q not in set(reach)],
+        unreachable=[q for q in tools if q not in reach],
         components=nx.number_weakly_connected_components(proj) if tools else 0,
         mean_score=round(sum(scores) / len(scores), 4) if scores else 0.0,
         embedding_admitted=sum(1 for _, _, d in feeds if d["components"].get("lexical") == 0.0),

@@ -105,20 +105,61 @@ def fed_values(sk: Skeleton, j: int, steps: list[Step], rng: random.Random,
     return out
 
 
+STEP_TRIES = 4  # a step whose generated values the State rejects is tried again with other values
+CREATING = ("create", "add", "new", "make", "book", "reserve", "place", "schedule", "send", "post", "register")
+
+
 async def ground(sk: Skeleton, servers: dict[str, ConnectedServer], tools: dict[str, ToolInfo],
-                 rng: random.Random, episodes: dict[str, str], scenarios: dict[str, str | None]) -> GroundedPlan:
-    """Run every step in order in its server's scratch episode; raise CallFailed on the first failure."""
+                 rng: random.Random, episodes: dict[str, str], scenarios: dict[str, str | None],
+                 known: dict[str, dict[str, list[Any]]] | None = None) -> GroundedPlan:
+    """Run every step in order in its server's scratch episode; raise CallFailed when a step keeps failing.
+
+    `known`: per server, values its initial State holds by key; a lookup or a change of an existing thing states
+    one of them (a user knows their own email), a creation never does."""
     steps: list[Step] = []
     feeds: list[list[FedValue]] = []
     taken: dict[int, set[int]] = {}
     for j, name in enumerate(sk.nodes):
         server_name, raw = split_qualified(name)
         tool = tools[name]
-        fv = fed_values(sk, j, steps, rng, taken)
-        arguments = fill_arguments(tool.input_schema, {f.param: f.value for f in fv}, rng, raw, tool.read_only)
-        r: CallResult = await call_ok(servers[server_name], raw, arguments, episodes[server_name],
-                                      scenarios.get(server_name))
+        pool = None if raw.lower().startswith(CREATING) else (known or {}).get(server_name)
+        r: CallResult | None = None
+        for attempt in range(STEP_TRIES):
+            # a retry takes other items of the source lists (taken positions are avoided) and other values
+            fv = fed_values(sk, j, steps, rng, taken)
+            arguments = fill_arguments(tool.input_schema, {f.param: f.value for f in fv}, rng, raw, tool.read_only,
+                                       pool)
+            try:
+                r = await call_ok(servers[server_name], raw, arguments, episodes[server_name],
+                                  scenarios.get(server_name))
+                if tool.read_only and attempt < STEP_TRIES - 1 and _can_vary(tool, fv):
+                    empty = _empty_feeds(sk, j, r.output)  # a search that found nothing feeds nobody: ask again
+                    if empty:
+                        continue
+                break
+            except CallFailed:
+                if attempt == STEP_TRIES - 1 or not _can_vary(tool, fv):
+                    raise
+        assert r is not None
         steps.append(Step(name=name, server=server_name, tool=raw, arguments=arguments, output=r.output, text=r.text,
                           state_hash=r.state_hash, read_only=tool.read_only))
         feeds.append(fv)
     return GroundedPlan(skeleton=sk, steps=steps, feeds=feeds, scenarios=scenarios, episodes=episodes)
+
+
+def _can_vary(tool: ToolInfo, fv: list[FedValue]) -> bool:
+    """Whether another try could change anything: a generated argument, or a fed one picked from a longer list."""
+    fed = {f.param for f in fv}
+    return any(p not in fed for p in (tool.input_schema or {}).get("properties", {})) or any(
+        f.count is not None and f.count > 1 for f in fv)
+
+
+def _empty_feeds(sk: Skeleton, j: int, output: Any) -> list[str]:
+    """Fields of step j's output that a later step needs but that lead to nothing (an empty list, a missing key)."""
+    bad = []
+    for _, d, field, _ in [e for e in sk.edges if e[0] == j]:
+        try:
+            pick(output, field, random.Random(0))
+        except CallFailed:
+            bad.append(f"{d}:{field}")
+    return bad

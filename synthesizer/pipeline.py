@@ -36,6 +36,7 @@ from synthesizer.roles.base import Roles, Sample
 from synthesizer.roles.model import RoleFailed
 from synthesizer.roles.offline import irrelevant_task
 from synthesizer.topology import Sampler, Skeleton, ToolCatalog, classify
+from synthesizer.values import known_values
 
 MAX_ATTEMPTS = 12
 REFINE_ROUNDS = 3
@@ -80,7 +81,8 @@ class Schedule:
         out: dict[str, list[str]] = {}
         for q in self.uses:
             kinds = [k for k in TOPOLOGY_WEIGHTS if any(
-                sampler.sample(random.Random(f"envfactory/probe:{self.seed}:{q}:{k}:{i}"), k, q) for i in range(probes))]
+                sampler.sample(random.Random(f"envfactory/probe:{self.seed}:{q}:{k}:{i}"), k, q)
+                for i in range(probes))]
             out[q] = kinds or ["chain"]
         return out
 
@@ -240,7 +242,7 @@ async def synthesize_index(ctx: RunContext, index: int) -> IndexOutcome:
     anchor = planned.anchor
     for attempt in range(ctx.max_attempts):
         rng = random.Random(f"envfactory/synth:{ctx.seed}:{index}:{attempt}")
-        if attempt and attempt % 4 == 0:  # this anchor keeps failing: give another tool a chance
+        if attempt >= STRICT_ATTEMPTS and attempt % 3 == 0:  # this anchor keeps failing: give another tool a chance
             anchor = rng.choice(sorted(ctx.catalog.reachable))
         if ctx.catalog.server[anchor] in ctx.dead:
             alive = sorted(q for q in ctx.catalog.reachable if ctx.catalog.server[q] not in ctx.dead)
@@ -298,7 +300,9 @@ async def attempt_sample(ctx: RunContext, index: int, planned: Planned, anchor: 
         scenarios = {s: (rng.choice(ctx.servers[s].info.scenarios) if ctx.servers[s].info.scenarios else None)
                      for s in plan_servers}
         gold_episodes = {s: f"{base}-gold-{s}" for s in plan_servers}
-        plan = await ground(sk, ctx.servers, ctx.tools, rng, gold_episodes, scenarios)
+        known = {s: known_values(st) for s in plan_servers
+                 if (st := await initial_state(ctx, s, scenarios[s])) is not None}
+        plan = await ground(sk, ctx.servers, ctx.tools, rng, gold_episodes, scenarios, known)
     else:
         scenarios = {anchor_server: None}
     shown = [n for s in plan_servers for n in ctx.server_tools(s)]

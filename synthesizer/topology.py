@@ -267,11 +267,9 @@ class Sampler:
 
     def _fan_in(self, rng: random.Random, anchor: str) -> Skeleton:
         consumer = anchor
-        if len(self._distinct_producers(anchor)) < 2:
-            options = [q for q, _ in self.cat.consumers_of(anchor) if len(self._distinct_producers(q)) >= 2]
-            options += [q for q in self.cat.tools if q != anchor and any(
-                s == anchor for p in self._feedable(q) for s, _, _ in self.cat.feeders.get((q, p), []))
-                and len(self._distinct_producers(q)) >= 2]
+        if not self._merges(anchor):
+            options = [q for q in self.cat.tools if q != anchor and self._merges(q) and any(
+                s == anchor for p in self._feedable(q) for s, _, _ in self.cat.feeders.get((q, p), []))]
             consumer = self._choose(rng, sorted(set(options)))
         sk = Skeleton(nodes=[])
         params = self._feedable(consumer)
@@ -311,6 +309,10 @@ class Sampler:
 
     def _feedable(self, q: str) -> list[str]:
         return [p for p in self.cat.needs[q] + self.cat.optional[q] if self.cat.feeders.get((q, p))]
+
+    def _merges(self, q: str) -> bool:
+        """q can take two parameters from two different producers."""
+        return len(self._feedable(q)) >= 2 and len(self._distinct_producers(q)) >= 2
 
     def _distinct_producers(self, q: str) -> set[str]:
         return {s for p in self._feedable(q) for s, _, _ in self.cat.feeders.get((q, p), [])

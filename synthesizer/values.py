@@ -217,8 +217,45 @@ def _order_pairs(args: dict[str, Any], rng: random.Random) -> None:
                 continue
 
 
+KNOWN_P = 0.85
+
+
+def _accepts(schema: dict[str, Any], value: Any) -> bool:
+    typ = main_type(schema)
+    if typ == "string":
+        ok = isinstance(value, str) and 0 < len(value) <= 200
+        return ok and (not isinstance(schema.get("enum"), list) or value in schema["enum"]) and (
+            not isinstance(schema.get("pattern"), str) or _matches(schema["pattern"], value))
+    if typ == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    return False
+
+
+def known_values(state: Any, limit: int = 50) -> dict[str, list[Any]]:
+    """Scalar values of the State by key (`email` -> every email it holds): what a user could know and state."""
+    found: dict[str, list[Any]] = {}
+
+    def walk(x: Any, key: str, depth: int) -> None:
+        if depth > 8:
+            return
+        if isinstance(x, dict):
+            for k, v in x.items():
+                walk(v, str(k).lower(), depth + 1)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v, key, depth + 1)
+        elif isinstance(x, (str, int)) and not isinstance(x, bool) and key:
+            bucket = found.setdefault(key, [])
+            if x not in bucket and len(bucket) < limit:
+                bucket.append(x)
+
+    walk(state, "", 0)
+    return found
+
+
 def fill_arguments(input_schema: dict[str, Any], fed: dict[str, Any], rng: random.Random,
-                   tool_name: str = "", read_only: bool = False) -> dict[str, Any]:
+                   tool_name: str = "", read_only: bool = False,
+                   known: dict[str, list[Any]] | None = None) -> dict[str, Any]:
     """Arguments in schema property order: fed values, generated required values, a few optional ones.
 
     Lookups (read-only tools) nearly always use the schema's examples: they must name something that exists.
@@ -236,6 +273,10 @@ def fill_arguments(input_schema: dict[str, Any], fed: dict[str, Any], rng: rando
         if is_id_like(name, s):
             continue
         if name in req:
+            pool = [v for v in (known or {}).get(name.lower(), []) if _accepts(s, v)]
+            if pool and rng.random() < KNOWN_P:  # a value the State holds: a lookup that finds something
+                args[name] = rng.choice(pool)
+                continue
             value = value_for(name, raw, rng, input_schema, example_p=example_p)
             for _ in range(8):  # two parameters drawn from one pool (origin, destination) should differ
                 if not isinstance(value, str) or value not in args.values():
