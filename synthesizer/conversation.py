@@ -7,7 +7,6 @@ JSON, a tool error, a loop that never ends (bounded steps per user turn and turn
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -82,9 +81,10 @@ async def converse(sample: Sample, assistant: Assistant, user: UserSimulator, fi
             messages.append({"role": "assistant", "content": turn.content, "tool_calls": [
                 {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
                 for c in turn.tool_calls]})
-            results = await asyncio.gather(*(execute_call(c, shown, servers, episodes, scenarios, rollout)
-                                             for c in turn.tool_calls))
-            messages.extend(results)
+            # a parallel batch runs in the order given: its calls are independent, and the episode's ids and
+            # State then do not depend on which request reached the server first
+            for c in turn.tool_calls:
+                messages.append(await execute_call(c, shown, servers, episodes, scenarios, rollout))
         if not answered:
             rollout.finished = False
             rollout.problem = f"the assistant did not answer within {max_steps} steps"

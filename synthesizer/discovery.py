@@ -137,7 +137,8 @@ def name_from_url(url: str) -> str:
 
 
 def _clean(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "server"
+    """A server name fit to prefix tool names (`<server>__<tool>`, OpenAI allows [A-Za-z0-9_-])."""
+    return re.sub(r"_{2,}", "_", re.sub(r"[^A-Za-z0-9_-]+", "_", name)).strip("_") or "server"
 
 
 def sources_from_urls(urls: list[str]) -> list[ServerSource]:
@@ -152,7 +153,8 @@ def sources_from_config(doc: Any, origin: str) -> list[ServerSource]:
     if not isinstance(servers, dict):
         raise SynthError(f"{origin}: no 'mcpServers' (or VS Code 'servers') object")
     sources: list[ServerSource] = []
-    for name, entry in servers.items():
+    for raw_name, entry in servers.items():
+        name = _clean(str(raw_name))
         if not isinstance(entry, dict):
             raise SynthError(f"{origin}: server {name!r} is not an object")
         if entry.get("url"):

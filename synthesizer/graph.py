@@ -128,9 +128,6 @@ def field_entity(field: OutField, source_tool: str) -> str | None:
     return entity_of_param(field.name)
 
 
-_entity_of_field = field_entity  # the old private name
-
-
 def param_entity(param: str, param_schema: dict[str, Any], tool: str) -> str | None:
     """The entity an id parameter points at: `calendar_id` -> calendar, a bare `id` -> the noun of its own tool
     (`get_calendar(id)`), a bare noun described as an identifier (`tasklist`, "Task list identifier") -> itself."""

@@ -9,9 +9,8 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import networkx as nx
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -19,7 +18,11 @@ from rich.table import Table
 
 from registry.envdir import EnvLoadError
 from synthesizer.errors import SynthError
-from synthesizer.graph import GraphStats
+
+if TYPE_CHECKING:  # the MCP SDK and networkx load when the command runs, not when the CLI starts
+    import networkx as nx
+
+    from synthesizer.graph import GraphStats
 
 FILES = ("graph.json", "graph.png", "graph.html")
 

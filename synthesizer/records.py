@@ -145,7 +145,7 @@ class Trajectory(BaseModel):
     query: str  # the first user message
     messages: list[dict[str, Any]]  # OpenAI chat format, system message first
     tools: list[dict[str, Any]]  # OpenAI function tools shown to the assistant
-    distractors: list[str] = Field(default_factory=list)  # names of shown tools from servers the plan does not use
+    distractors: list[str] = Field(default_factory=list)  # shown tools of servers the plan leaves aside
     expected_state_hashes: dict[str, str | None]
     final_state_hashes: dict[str, str | None]
     checks: Checks

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,9 +17,10 @@ import typer
 from typer.testing import CliRunner
 
 from registry.envdir import load_env_dir
-from synthesizer import cli
-from synthesizer.export import export_openai
+from synthesizer import cli, export_cli
+from synthesizer.export import export
 from synthesizer.messages import validate_messages
+from synthesizer.records import Trajectory
 from synthesizer.run import MANIFEST, TRAJECTORIES, SynthConfig, synthesize
 from tests.conftest import HttpServer, free_port
 
@@ -46,60 +49,130 @@ def lines(out: Path) -> list[dict]:
 def app() -> typer.Typer:
     a = typer.Typer()
     a.command("synthesize")(cli.synthesize)
-    a.command("export")(cli.export)
+    a.command("export")(export_cli.export)
     return a
 
 
 def test_http_trajectories_are_verified_and_valid(tmp_path: Path, notes_url: str) -> None:
-    summary = run(tmp_path / "r", 8, [notes_url])
+    summary = run(tmp_path / "r", 10, [notes_url])
     records = lines(tmp_path / "r")
-    assert summary.count == len(records) == 8 and summary.skipped == []
-    assert [r["index"] for r in records] == list(range(8))
+    assert summary.count == len(records) == 10
+    assert [r["index"] for r in records] == sorted(r["index"] for r in records)
     manifest = json.loads((tmp_path / "r" / MANIFEST).read_text())
-    assert manifest["finished"] and manifest["count"] == 8
-    assert manifest["servers"][0]["server_name"] == "notes" and manifest["servers"][0]["tools"] == 4
+    assert manifest["finished"] and manifest["count"] == 10 and manifest["format"] == "envfactory.run/2"
+    assert manifest["servers"][0]["server_name"] == "notes"
+    assert manifest["servers"][0]["tools"] == ["list_notes", "get_note", "create_note", "delete_note"]
+    assert manifest["graph"]["tools"] == 4
     for r in records:
-        names = {t["function"]["name"] for t in r["tools"]}
-        assert names == {"list_notes", "get_note", "create_note", "delete_note"}
-        assert r["checks"] == {"replay_state_match": True, "replay_outputs_match": True}
-        assert r["final_state_hash"] == r["expected_state_hash"] and len(r["final_state_hash"]) == 64
-        assert validate_messages(r["messages"], names) == []
+        t = Trajectory.model_validate(r)
+        names = {x["function"]["name"] for x in r["tools"]}
+        server = r["envs"][0]["name"]
+        assert names == {f"{server}__{t}" for t in ("list_notes", "get_note", "create_note", "delete_note")}
+        assert t.checks.verified and t.checks.calls.matched and t.pass_at_k.passed == t.pass_at_k.k == 1
+        if t.kind not in ("irrelevance", "missing_info"):
+            assert t.checks.state_match is True
+            assert t.final_state_hashes == t.expected_state_hashes
         assert r["messages"][1] == {"role": "user", "content": r["query"]}
-        calls = [m for m in r["messages"] if m["role"] == "assistant" and m.get("tool_calls")]
-        assert [c["tool_calls"][0]["function"]["name"] for c in calls] == [s["tool"] for s in r["plan"]]
-        assert not any(name in r["query"] for name in names)
+        assert r["messages"][-1]["role"] == "assistant" and r["messages"][-1]["content"]
+        assert validate_messages(r["messages"], names) == [] or t.kind == "irrelevance"
+        made = [c["function"]["name"] for m in r["messages"] if m.get("tool_calls") for c in m["tool_calls"]]
+        assert [c.name for c in t.plan if c.required] == [n for n in made if n in {c.name for c in t.plan
+                                                                                   if c.required}]
+        assert not any(n.split("__")[1] in r["query"] for n in names)
         assert not re.search(r"note_\d{4}", r["query"])
-        assert 2 <= len(r["plan"]) <= 4 and r["topology"]["nodes"] == [s["tool"] for s in r["plan"]]
-        assert r["models"] == {"user": "template", "assistant": "offline"}
+        assert set(r["models"]) == {"planner", "writer", "refiner", "user", "assistant", "judge"}
         assert "time" not in json.dumps(r["checks"])
-    assert any(next(t for t in r["tools"] if t["function"]["name"] == s["tool"]) is not None
-               for r in records for s in r["plan"])
 
 
-def test_same_seed_is_byte_identical_and_other_seed_differs(tmp_path: Path, notes_url: str) -> None:
-    run(tmp_path / "a", 6, [notes_url], seed=7)
-    run(tmp_path / "b", 6, [notes_url], seed=7)
-    run(tmp_path / "c", 6, [notes_url], seed=8)
-    a = (tmp_path / "a" / TRAJECTORIES).read_bytes()
-    assert a == (tmp_path / "b" / TRAJECTORIES).read_bytes()
-    assert a != (tmp_path / "c" / TRAJECTORIES).read_bytes()
+def strip_timings(path: Path) -> list[dict]:
+    records = lines(path)
+    for r in records:
+        r.pop("timings")
+    return records
+
+
+def test_same_seed_same_records_whatever_the_concurrency(tmp_path: Path, notes_url: str) -> None:
+    run(tmp_path / "a", 8, [notes_url], seed=7)
+    config = SynthConfig(n=8, seed=7, out=tmp_path / "b", urls=[notes_url], progress=False, concurrency=8)
+    asyncio.run(synthesize(config))
+    run(tmp_path / "c", 8, [notes_url], seed=8)
+    a = strip_timings(tmp_path / "a")
+    assert a == strip_timings(tmp_path / "b")
+    assert a != strip_timings(tmp_path / "c")
 
 
 def test_resume_equals_direct_run_and_repairs_truncation(tmp_path: Path, notes_url: str) -> None:
     run(tmp_path / "direct", 5, [notes_url], seed=3)
-    direct = (tmp_path / "direct" / TRAJECTORIES).read_bytes()
+    direct = strip_timings(tmp_path / "direct")
     run(tmp_path / "resumed", 2, [notes_url], seed=3)
     assert len(lines(tmp_path / "resumed")) == 2
     summary = run(tmp_path / "resumed", 5, [notes_url], seed=3)
     assert summary.new == 3
-    assert (tmp_path / "resumed" / TRAJECTORIES).read_bytes() == direct
+    assert strip_timings(tmp_path / "resumed") == direct
     # a crash mid-write leaves a truncated last line: it is dropped and regenerated
     path = tmp_path / "resumed" / TRAJECTORIES
-    path.write_bytes(direct[: len(direct) - 40])
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 40])
     summary = run(tmp_path / "resumed", 5, [notes_url], seed=3)
-    assert summary.new == 1 and path.read_bytes() == direct
+    assert summary.new == 1 and strip_timings(tmp_path / "resumed") == direct
     # nothing left to do: a re-run changes nothing
-    assert run(tmp_path / "resumed", 5, [notes_url], seed=3).new == 0 and path.read_bytes() == direct
+    assert run(tmp_path / "resumed", 5, [notes_url], seed=3).new == 0
+
+
+def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path: Path, notes_url: str) -> None:
+    run(tmp_path / "direct", 12, [notes_url], seed=4)
+    direct = strip_timings(tmp_path / "direct")
+    out = tmp_path / "killed"
+    argv = [sys.executable, "-m", "envfactory", "synthesize", "--n", "12", "--seed", "4", "--out", str(out),
+            "--url", notes_url, "--concurrency", "2"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    path = out / TRAJECTORIES
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not path.exists() or len(path.read_bytes().splitlines()) < 3):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = len(path.read_bytes().splitlines())
+    assert 3 <= before < 12
+    summary = run(out, 12, [notes_url], seed=4)
+    assert summary.count == 12 and summary.new == 12 - before
+    resumed = strip_timings(out)
+    assert resumed == direct and len({r["id"] for r in resumed}) == 12
+
+
+def test_a_server_dying_mid_run_is_reported_and_skipped(tmp_path: Path) -> None:
+    first = HttpServer([sys.executable, str(NOTES / "server.py")])
+    second = HttpServer([sys.executable, str(NOTES / "server.py")])
+    try:
+        url_a, url_b = first.url, second.url.replace("/mcp", "/mcp/")  # two names for two servers
+        from synthesizer import pipeline
+        from synthesizer import run as run_module
+
+        original = pipeline.synthesize_index
+        calls = {"n": 0}
+
+        async def kill_after_two(ctx, index):  # type: ignore[no-untyped-def]
+            calls["n"] += 1
+            if calls["n"] == 3:
+                first.stop()
+            return await original(ctx, index)
+
+        run_module.synthesize_index = kill_after_two  # type: ignore[assignment]
+        try:
+            summary = asyncio.run(synthesize(SynthConfig(n=10, out=tmp_path / "r", urls=[url_a, url_b],
+                                                         progress=False, concurrency=1)))
+        finally:
+            run_module.synthesize_index = original  # type: ignore[assignment]
+    finally:
+        first.stop()
+        second.stop()
+    assert summary.count == 10
+    dead = [n for n in summary.failed_servers]
+    assert len(dead) == 1 and "lost MCP server" in summary.failed_servers[dead[0]]
+    manifest = json.loads((tmp_path / "r" / MANIFEST).read_text())
+    assert dead[0] in manifest["failed_servers"]
+    late = [r for r in lines(tmp_path / "r") if r["index"] >= 4]
+    assert late and all(dead[0] not in [e["name"] for e in r["envs"]] for r in late)
 
 
 def test_resume_with_other_seed_or_sources_is_an_error(tmp_path: Path, notes_url: str) -> None:
@@ -118,7 +191,7 @@ def test_unreachable_url_is_one_clear_line(tmp_path: Path) -> None:
                                      "--url", f"http://127.0.0.1:{port}/mcp"])
     assert res.exit_code == 1
     err = [x for x in res.stderr.splitlines() if x.strip()]
-    assert len(err) == 1 and err[0].startswith("error: cannot reach MCP server"), res.stderr
+    assert len(err) == 1 and err[0].startswith("error: no MCP server could be reached: cannot reach MCP server")
     assert f"127.0.0.1:{port}" in err[0] and "Traceback" not in res.output + res.stderr
 
 
@@ -145,11 +218,14 @@ def test_mcp_json_stdio_uses_catalog_scenarios(tmp_path: Path, monkeypatch: pyte
     assert "notes" in res.stdout and "trajectories" in res.stdout
     records = lines(tmp_path / "r")
     assert len(records) == 6
-    assert {r["scenario"] for r in records} <= {"empty", "small", "full"}
-    assert all(r["env"]["transport"] == "stdio" and r["checks"]["replay_state_match"] for r in records)
+    scenarios = {s for r in records for s in r["scenarios"].values()}
+    assert scenarios <= {"empty", "small", "full", None}
+    assert all(r["envs"][0]["transport"] == "stdio" and r["checks"]["verified"] for r in records)
+    assert any(r["checks"]["state_match"] for r in records)
     env_hash = load_env_dir(NOTES).content_hash()  # records name the exact environment files they came from
-    assert all(r["env"]["env_hash"] == env_hash and len(r["env"]["tools_hash"]) == 64 for r in records)
-    assert any(r["plan"][0]["tool"] == "list_notes" for r in records) or len({r["scenario"] for r in records}) > 1
+    assert all(r["envs"][0]["env_hash"] == env_hash and len(r["envs"][0]["tools_hash"]) == 64 for r in records)
+    with_plan = [r for r in records if r["plan"]]
+    assert with_plan and all(r["initial_states"]["notes"] for r in with_plan)  # catalog scenario State recorded
     out = tmp_path / "sft.jsonl"
     res = CliRunner().invoke(app(), ["export", str(tmp_path / "r"), "--out", str(out)])
     assert res.exit_code == 0, res.stderr
@@ -158,14 +234,14 @@ def test_mcp_json_stdio_uses_catalog_scenarios(tmp_path: Path, monkeypatch: pyte
 
 def test_export_openai(tmp_path: Path, notes_url: str) -> None:
     run(tmp_path / "r", 4, [notes_url], seed=11)
-    count = export_openai(tmp_path / "r", tmp_path / "openai.jsonl")
+    result = export(tmp_path / "r", "openai", tmp_path / "openai.jsonl")
     rows = [json.loads(x) for x in (tmp_path / "openai.jsonl").read_text().splitlines()]
-    assert count == len(rows) == 4
+    assert result.rows == len(rows) == 4
     for row in rows:
         assert set(row) == {"messages", "tools"}
         assert row["tools"][0]["type"] == "function" and "parameters" in row["tools"][0]["function"]
         assert validate_messages(row["messages"], {t["function"]["name"] for t in row["tools"]}) == []
-    res = CliRunner().invoke(app(), ["export", str(tmp_path / "r"), "--format", "sharegpt"])
+    res = CliRunner().invoke(app(), ["export", str(tmp_path / "r"), "--format", "csv"])
     assert res.exit_code == 1 and "unknown format" in res.stderr
 
 
