@@ -74,12 +74,14 @@ async def state_check(plan_calls: list[PlanCall], expected: dict[str, str | None
 
 
 def outputs_check(plan_calls: list[PlanCall], rollout: Rollout) -> bool | None:
-    """For servers without State hashes: each required read of the plan was answered the same way."""
-    reads = [c for c in plan_calls if c.read_only and c.required]
-    if not reads:
+    """For servers without State hashes: each required call of the plan was answered as in the gold run (writes
+    too: a server without episodes shares one State between the gold run and the rollout, and a write that did
+    nothing the second time must not pass for one that worked)."""
+    wanted = [c for c in plan_calls if c.required]
+    if not wanted:
         return None
     outputs = rollout.outputs
-    return all(any(name == c.name and out == c.output for name, out in outputs) for c in reads)
+    return all(any(name == c.name and out == c.output for name, out in outputs) for c in wanted)
 
 
 async def verify(sample: Sample, plan_calls: list[PlanCall], expected: dict[str, str | None], rollout: Rollout,
@@ -100,7 +102,7 @@ async def verify(sample: Sample, plan_calls: list[PlanCall], expected: dict[str,
     ok, why = behaviour(sample, rollout, distractors)
     finished = rollout.finished and (rollout.stopped_by_user or sample.mode == "single_turn"
                                      or sample.kind == "missing_info")
-    verified = (state_match is not False and calls.matched and not calls.extra and calls.malformed == 0
+    verified = (state_match is not False and outputs is not False and calls.matched and not calls.extra and calls.malformed == 0
                 and not errors and ok and finished)
     return Checks(state_match=state_match, state_diff=diff, outputs_match=outputs, calls=calls,
                   tool_errors=len(rollout.tool_errors), unhandled_errors=errors, behaviour_ok=ok, behaviour=why,

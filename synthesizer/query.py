@@ -248,18 +248,6 @@ def id_values(ex: Execution) -> set[str]:
     return found
 
 
-def check_query(query: str, tool_names: list[str], ids: set[str]) -> None:
-    """Raise ValueError if the query names a tool or an internal id."""
-    low = query.lower()
-    for name in tool_names:
-        pattern = re.escape(name.lower()) if ("_" in name or "-" in name) else rf"\b{re.escape(name.lower())}\b"
-        if re.search(pattern, low):
-            raise ValueError(f"query names the tool {name!r}")
-    for value in ids:
-        if re.search(rf"(?<![\w]){re.escape(value.lower())}(?![\w])", low):
-            raise ValueError(f"query mentions the internal id {value!r}")
-
-
 def salient(ex: Execution, steps: list[int]) -> list[int]:
     """The steps a person would ask for: writes, and reads whose result is not just a means to a later step."""
     later = {f.src for j in range(len(ex.steps)) for f in ex.feeds[j]}

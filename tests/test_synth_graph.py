@@ -8,15 +8,13 @@ import json
 import random
 import re
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import networkx as nx
 import numpy as np
 import pytest
 
-from synthesizer import query as query_module
-from synthesizer.discovery import ConnectedServer, ServerInfo, ServerSource, ToolInfo, name_from_url
+from synthesizer.discovery import ToolInfo, name_from_url
 from synthesizer.embeddings import EmbeddingClient, EmbeddingSettings
 from synthesizer.errors import SynthError
 from synthesizer.graph import (
@@ -35,9 +33,7 @@ from synthesizer.graph import (
     union_graph,
 )
 from synthesizer.llm import LLMClient, LLMSettings
-from synthesizer.query import check_query
-from synthesizer.rollout import CallFailed, execute
-from synthesizer.sampler import sample_chain, start_tools, validate_chain
+from synthesizer.refine import leaked_ids, leaked_tools
 from synthesizer.schema import is_id_like, statable
 from synthesizer.values import fill_arguments
 from tests.fixtures.scripted_llm import ScriptedLLMServer, embed
@@ -133,43 +129,11 @@ def test_described_links_follow_the_description() -> None:
     assert g.edges["list_airports", "search_flights"]["field"] == "airports[].code"
     links = {lk["param"]: lk["field"] for lk in g.edges["search_flights", "pay_flight"]["links"]}
     assert links == {"flight_id": "flights[].id", "amount_cents": "flights[].fare_cents"}
-    assert "search_flights" in start_tools(g)  # origin is fillable from its examples
-    seen = set()
-    for i in range(40):
-        chain = sample_chain(g, random.Random(i))
-        assert validate_chain(g, chain) == []
-        if chain.nodes[:2] == ["list_airports", "search_flights"]:
-            assert {e.param for e in chain.feeds(1)} == {"origin", "destination"}
-            seen.add("airports")
-        if "pay_flight" in chain.nodes:
-            j = chain.nodes.index("pay_flight")
-            assert {e.param for e in chain.feeds(j)} == {"flight_id", "amount_cents"}
-            seen.add("pay")
-    assert seen == {"airports", "pay"}
 
 
-def test_id_like_and_start_tools(graph) -> None:
+def test_id_like() -> None:
     assert is_id_like("calendar_id") and is_id_like("eventIds") and not is_id_like("title")
     assert is_id_like("sku", {"description": "Product code, as returned by search_products"})
-    assert set(start_tools(graph)) == {"list_calendars", "search_products"}
-
-
-def test_sampler_chains_are_valid_and_seed_reproducible(graph) -> None:
-    chains = []
-    for i in range(60):
-        chain = sample_chain(graph, random.Random(f"t:{i}"))
-        assert chain is not None
-        assert validate_chain(graph, chain) == [], chain
-        topo = chain.topology()
-        assert topo["kind"] == "chain" and 2 <= len(topo["nodes"]) <= 4
-        for src, dst, field, param in topo["edges"]:
-            assert src < dst and isinstance(field, str) and isinstance(param, str)
-        again = sample_chain(graph, random.Random(f"t:{i}"))
-        assert again == chain
-        chains.append(chain)
-    with_write = sum(any(not next(t for t in TOOLS if t.name == n).read_only for n in c.nodes) for c in chains)
-    assert with_write >= 55  # writes are preferred
-    assert len({tuple(c.nodes) for c in chains}) > 3
 
 
 def test_fill_arguments_respects_schema() -> None:
@@ -184,109 +148,16 @@ def test_fill_arguments_respects_schema() -> None:
     assert fill_arguments(TOOLS[0].input_schema, {}, random.Random(1)).keys() <= {"limit"}
 
 
-class FakeClient:
-    """Answers every call with values generated from the output schema; ids are minted per field."""
-
-    def __init__(self, tools: list[ToolInfo], fail: set[str] | None = None):
-        self.tools = {t.name: t for t in tools}
-        self.fail = fail or set()
-        self.n = 0
-
-    def _value(self, key: str, schema: dict[str, Any]) -> Any:
-        t = schema.get("type")
-        if t == "object":
-            return {k: self._value(k, v) for k, v in schema.get("properties", {}).items()}
-        if t == "array":
-            return [self._value(key, schema["items"]) for _ in range(3)]
-        if t == "integer":
-            return 2
-        if t == "boolean":
-            return True
-        self.n += 1
-        if is_id_like(key) or key == "sku":
-            return f"{key}_{self.n:04d}"
-        return f"Sample {key} {self.n}"
-
-    async def call_tool(self, name: str, arguments: dict[str, Any], meta: dict[str, Any] | None = None) -> Any:
-        if name in self.fail:
-            return SimpleNamespace(is_error=True, content=[SimpleNamespace(type="text", text="nope")],
-                                   structured_content=None, meta={})
-        out = self._value("", self.tools[name].output_schema)
-        return SimpleNamespace(is_error=False, content=[SimpleNamespace(type="text", text=str(out))],
-                               structured_content=out, meta={"envfactory/state_hash": "h"})
-
-
-def fake_server(fail: set[str] | None = None) -> ConnectedServer:
-    info = ServerInfo(name="fake", transport="http", server_name="fake", version="1", tools=TOOLS)
-    return ConnectedServer(ServerSource(name="fake", transport="http", url="http://x/mcp"), FakeClient(TOOLS, fail),
-                           info)
-
-
-needs_write_query = pytest.mark.skipif(not hasattr(query_module, "write_query"),
-                                       reason="synthesizer.query no longer has write_query")
-
-
-@needs_write_query
-def test_rollout_and_query_never_name_tools_or_ids(graph) -> None:
-    write_query = query_module.write_query
-    server = fake_server()
-    tools = {t.name: t for t in TOOLS}
-    for i in range(80):
-        rng = random.Random(f"q:{i}")
-        chain = sample_chain(graph, rng)
-        ex = asyncio.run(execute(server, graph, chain, rng, f"ep{i}", None))
-        assert [s.tool for s in ex.steps] == chain.nodes
-        for j, feeds in enumerate(ex.feeds):
-            for f in feeds:
-                assert ex.steps[j].arguments[f.param] == f.value
-        parts = write_query("fake", ex, tools, rng)
-        low = parts.query.lower()
-        assert not any(name in low for name in NAMES), parts.query
-        assert not re.search(r"_\d{4}", parts.query), parts.query  # no minted ids
-        assert "_id" not in low and parts.intent.count(". ") >= len(chain.nodes) - 1
-        for name in chain.nodes:
-            assert name in parts.intent
-        again = write_query("fake", ex, tools, random.Random(f"q:{i}"))
-        assert isinstance(again.query, str)
-
-
-@needs_write_query
-def test_query_refers_to_records_by_name(graph) -> None:
-    write_query = query_module.write_query
-    server = fake_server()
-    tools = {t.name: t for t in TOOLS}
-    seen = False
-    for i in range(40):
-        rng = random.Random(f"n:{i}")
-        chain = sample_chain(graph, rng)
-        if chain.nodes[:2] != ["list_calendars", "create_event"]:
-            continue
-        ex = asyncio.run(execute(server, graph, chain, rng, "e", None))
-        name = ex.feeds[1][0].record["name"]
-        assert f'"{name}"' in write_query("fake", ex, tools, rng).query
-        seen = True
-    assert seen
-
-
-def test_check_query_rejects_tool_names_and_ids() -> None:
-    with pytest.raises(ValueError):
-        check_query("please run get_event now", NAMES, set())
-    with pytest.raises(ValueError):
-        check_query("open event evt_0003", NAMES, {"evt_0003"})
-    check_query("open the event called Standup", NAMES, {"evt_0003"})
-
-
-def test_failed_call_raises_call_failed(graph) -> None:
-    server = fake_server(fail={"create_event", "place_order"})
-    rng = random.Random(0)
-    chain = sample_chain(graph, rng)
-    with pytest.raises(CallFailed):
-        asyncio.run(execute(server, graph, chain, rng, "e", None))
+def test_leak_checks_find_tool_names_and_ids() -> None:
+    assert leaked_tools("please run get_event now", NAMES) == ["get_event"]
+    assert leaked_tools("please run srv__get_event now", ["srv__get_event"]) == ["srv__get_event"]
+    assert leaked_ids("open event evt_0003", {"evt_0003"}) == ["evt_0003"]
+    assert leaked_tools("open the event called Standup", NAMES) == [] == leaked_ids("the Standup", {"evt_0003"})
 
 
 def test_name_from_url() -> None:
     assert name_from_url("http://127.0.0.1:8000/envs/shop/mcp") == "shop"
-    assert name_from_url("http://127.0.0.1:8123/mcp") == "127.0.0.1_8123"
+    assert name_from_url("http://127.0.0.1:8123/mcp") == "127_0_0_1_8123"
     assert name_from_url("https://example.com/travel/mcp") == "travel"
 
 

@@ -35,6 +35,7 @@ PERSONA = {"name": "Ada Quill", "role": "archivist", "situation": "tidying up be
 GOAL = "I want my notes in order before I leave."
 # index 0 of these seeds (made at attempt 0 offline): a multi-turn chain, a single create_note, a single list_notes
 MULTI_TURN_SEED, CREATE_SEED, LIST_SEED = 11, 6, 9
+REFUSAL = "Sorry, I cannot help with that."
 
 Record = dict[str, Any]
 
@@ -195,7 +196,7 @@ class Model:
         assert self.rec is not None
         messages = body["messages"]
         if messages[1]["content"] != self.rec["query"]:
-            return text("Sorry, I cannot help with that.")
+            return text(REFUSAL)
         assert {p["name"] for p in self.rec["plan"]} <= set(offered(body))
         return replayed(self.rec, messages)
 
@@ -227,7 +228,8 @@ def test_every_role_played_by_the_model(tmp_path: Path, notes_url: str, offline,
     assert all(c["id"].startswith("call_") and c["id"].count("_") == 2 for c in calls)
     tools = [m for m in r["messages"] if m["role"] == "tool"]
     assert [t["tool_call_id"] for t in tools] == [c["id"] for c in calls]
-    assert "Project kickoff" in tools[0]["content"] and not any("Error" in t["content"] for t in tools)
+    assert rec["plan"][0]["arguments"]["title"] in tools[0]["content"]
+    assert not any(t["content"].startswith("Error") for t in tools)
     assert r["final_state_hashes"] == r["expected_state_hashes"] and r["checks"]["verified"]
     assert r["checks"]["state_match"] is True and r["checks"]["finished"] is True
     # the simulated user asked for the second part, then had nothing more to ask
@@ -279,6 +281,20 @@ def test_refiner_removes_a_leaked_tool_name(tmp_path: Path, notes_url: str, offl
 
 
 # --- 3. a tool that does not exist ------------------------------------------------------------------------------
+# Only index 0's rollout (known plan) misbehaves; any other sample the run goes on to gets a plain refusal (cheap).
+
+def rollout_of(server: ScriptedLLMServer, rec: Record) -> list[Record]:
+    [mine] = [c for c in conversations(server.requests) if c[0]["messages"][1]["content"] == rec["query"]]
+    return mine
+
+
+def not_verified(out: Path) -> dict[str, int]:
+    rejected = manifest(out)["stats"]["rejected"]
+    assert manifest(out)["finished"] is True
+    assert all(r["index"] != 0 for r in lines(out))  # index 0 had a single attempt: it was dropped
+    return {k.removeprefix("rollout not verified: "): v for k, v in rejected.items()
+            if k.startswith("rollout not verified: ")}
+
 
 def test_call_to_a_tool_that_does_not_exist(tmp_path: Path, notes_url: str, offline, llm_env) -> None:
     rec = offline(CREATE_SEED)
@@ -286,27 +302,24 @@ def test_call_to_a_tool_that_does_not_exist(tmp_path: Path, notes_url: str, offl
 
     def assistant(body: Record) -> Step:
         messages = body["messages"]
-        if len(messages) == 2:  # first move of every rollout: call a tool nobody offered
+        if messages[1]["content"] != rec["query"]:
+            return text(REFUSAL)
+        if len(messages) == 2:  # first move: a tool nobody offered
             assert ghost not in offered(body)
             return tool_calls([(ghost, {"title": "x"})])
-        if messages[1]["content"] != rec["query"]:
-            return text("Done.")
-        return replayed(rec, messages, skip=1)  # then do the task right
+        return replayed(rec, messages, skip=1)  # then the task done right
 
     with ScriptedLLMServer(responder=Model(rec, assistant=assistant)) as server:
         llm_env(server.base_url)
         summary = run(tmp_path / "r", notes_url, CREATE_SEED, ["assistant"])
-    assert lines(tmp_path / "r") == [] and summary.count == 0
-    rollouts = conversations(server.requests)
-    assert rollouts and all(len(c) >= 2 for c in rollouts)
-    for c in rollouts:
-        reply = c[1]["messages"][-1]
-        assert reply["role"] == "tool" and reply["content"] == f"Error: there is no tool named {ghost!r}."
-    # index 0 made every gold call, yet the unanswered bad call keeps it out of the dataset
-    rejected = manifest(tmp_path / "r")["stats"]["rejected"]
-    assert rejected.get("rollout not verified: unhandled tool error", 0) >= 1
-    assert sum(v for k, v in rejected.items() if k.startswith("rollout not verified")) == len(rollouts)
-    assert manifest(tmp_path / "r")["finished"] is True and 0 in summary.skipped
+    mine = rollout_of(server, rec)
+    reply = mine[1]["messages"][-1]
+    assert reply == {"role": "tool", "tool_call_id": "call_1_0", "content": f"Error: there is no tool named {ghost!r}."}
+    # the model was told, went on and made every gold call: still not verified, the bad call stays unhandled
+    made = [c["function"]["name"] for m in mine[-1]["messages"] if m.get("tool_calls") for c in m["tool_calls"]]
+    assert made == [ghost] + [p["name"] for p in rec["plan"]]
+    assert not_verified(tmp_path / "r").get("unhandled tool error") == 1
+    assert 0 in summary.skipped
 
 
 # --- 4. malformed arguments -------------------------------------------------------------------------------------
@@ -317,26 +330,23 @@ def test_malformed_arguments(tmp_path: Path, notes_url: str, offline, llm_env) -
 
     def assistant(body: Record) -> Step:
         messages = body["messages"]
+        if messages[1]["content"] != rec["query"]:
+            return text(REFUSAL)
         if len(messages) == 2:  # first move: the right tool, arguments cut off mid-JSON
             return tool_calls([(first, '{"title": ')])
-        if messages[1]["content"] != rec["query"]:
-            return text("Done.")
         return replayed(rec, messages, skip=1)  # then the same tool with good arguments, and the rest
 
     with ScriptedLLMServer(responder=Model(rec, assistant=assistant)) as server:
         llm_env(server.base_url)
         summary = run(tmp_path / "r", notes_url, CREATE_SEED, ["assistant"])
-    assert lines(tmp_path / "r") == [] and summary.count == 0
-    rollouts = conversations(server.requests)
-    for c in rollouts:
-        reply = c[1]["messages"][-1]
-        assert reply["role"] == "tool" and reply["content"].startswith("Error: the arguments are not valid JSON (")
-        # the malformed call stays in the conversation as the model wrote it
-        assert c[1]["messages"][2]["tool_calls"][0]["function"]["arguments"] == '{"title": '
-    # index 0: state right, calls matched, the error recovered from: only the malformed call fails it
-    rejected = manifest(tmp_path / "r")["stats"]["rejected"]
-    assert rejected.get("rollout not verified: extra or malformed calls", 0) >= 1
-    assert sum(v for k, v in rejected.items() if k.startswith("rollout not verified")) == len(rollouts)
+    mine = rollout_of(server, rec)
+    reply = mine[1]["messages"][-1]
+    assert reply["role"] == "tool" and reply["content"].startswith("Error: the arguments are not valid JSON (")
+    # the malformed call stays in the conversation as the model wrote it
+    assert mine[1]["messages"][2]["tool_calls"][0]["function"] == {"name": first, "arguments": '{"title": '}
+    # state right, calls matched, the error recovered from: only the malformed call keeps the sample out
+    assert not_verified(tmp_path / "r").get("extra or malformed calls") == 1
+    assert 0 in summary.skipped
 
 
 # --- 5. an assistant that never stops calling tools -------------------------------------------------------------
@@ -345,31 +355,41 @@ def test_looping_assistant_is_stopped_at_the_step_bound(tmp_path: Path, notes_ur
     rec = offline(LIST_SEED)
     assert [p["tool"] for p in rec["plan"]] == ["list_notes"]
     reader = rec["plan"][0]["name"]
-    model = Model(rec, assistant=lambda body: tool_calls([(reader, {})]))
+
+    def assistant(body: Record) -> Step:
+        if body["messages"][1]["content"] != rec["query"]:
+            return text(REFUSAL)
+        if sum(1 for m in body["messages"] if m.get("tool_calls")) > 3 * MAX_STEPS:
+            return text("Here are your notes.")  # only if the bound is gone: fail fast instead of hanging
+        return tool_calls([(reader, {})])  # forever
+
+    model = Model(rec, assistant=assistant)
     started = time.perf_counter()
     with ScriptedLLMServer(responder=model) as server:
         llm_env(server.base_url)
         summary = run(tmp_path / "r", notes_url, LIST_SEED, ["assistant"])
     assert time.perf_counter() - started < 30
-    assert lines(tmp_path / "r") == [] and summary.count == 0
-    rollouts = conversations(server.requests)
-    assert rollouts and all(len(c) == MAX_STEPS for c in rollouts)
-    assert len(server.requests) == MAX_STEPS * len(rollouts) <= MAX_STEPS * summary.attempts
-    last = rollouts[0][-1]["messages"]
+    mine = rollout_of(server, rec)
+    assert len(mine) == MAX_STEPS  # cut at the bound; the run then went on
+    assert sum(1 for _, step in model.log if step.tool_calls) == MAX_STEPS
+    last = mine[-1]["messages"]
     assert sum(1 for m in last if m.get("tool_calls")) == MAX_STEPS - 1
-    assert all(m["content"].startswith('{"notes"') or "notes" in m["content"] for m in last if m["role"] == "tool")
-    # index 0 (a lone list_notes) made the right call and changed nothing: it fails only for not finishing
-    rejected = manifest(tmp_path / "r")["stats"]["rejected"]
-    assert rejected.get("rollout not verified: did not finish", 0) >= 1
-    assert sum(v for k, v in rejected.items() if k.startswith("rollout not verified")) == len(rollouts)
-    assert manifest(tmp_path / "r")["finished"] is True
+    assert all(not m["content"].startswith("Error") for m in last if m["role"] == "tool")
+    # a lone list_notes, called right and changing nothing: it fails only for not finishing
+    assert not_verified(tmp_path / "r").get("did not finish") == 1
+    assert 0 in summary.skipped
 
 
 # --- 6. a simulated user that never says stop -------------------------------------------------------------------
 
 def test_user_that_never_stops_is_bounded_by_max_turns(tmp_path: Path, notes_url: str, offline, llm_env) -> None:
     rec = offline(MULTI_TURN_SEED)
-    model = Model(rec, user=json.dumps({"message": "And one more thing, please.", "stop": False}))
+    def user(body: Record) -> str:
+        lines_so_far = sum(1 for m in body["messages"] if m["role"] == "assistant")  # the user's own, flipped
+        # never stops (only past 3 x MAX_TURNS, should the bound be gone: fail fast instead of hanging)
+        return json.dumps({"message": "And one more thing, please.", "stop": lines_so_far > 3 * MAX_TURNS})
+
+    model = Model(rec, user=user)
     with ScriptedLLMServer(responder=model) as server:
         llm_env(server.base_url)
         summary = run(tmp_path / "r", notes_url, MULTI_TURN_SEED, ["user"])
@@ -420,11 +440,19 @@ def test_prose_from_a_json_role_drops_the_attempt_only(tmp_path: Path, notes_url
 def app() -> typer.Typer:
     a = typer.Typer()
     a.command("synthesize")(cli.synthesize)
-    a.command("export")(cli.export)
+    a.command("noop")(lambda: None)  # two commands: `synthesize` stays a subcommand
     return a
 
 
-def test_failing_endpoint_is_one_clear_error_and_keeps_records(tmp_path: Path, notes_url: str, llm_env) -> None:
+def synth_error(exc: BaseException) -> SynthError:
+    """The SynthError itself, out of the exception groups the MCP client's task groups may wrap it in."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    assert isinstance(exc, SynthError), repr(exc)
+    return exc
+
+
+def test_failing_endpoint_stops_the_run_and_keeps_records(tmp_path: Path, notes_url: str, llm_env) -> None:
     # the endpoint answers the first sample, then fails: the record made before the failure is kept
     answered = {"n": 0}
 
@@ -437,25 +465,41 @@ def test_failing_endpoint_is_one_clear_error_and_keeps_records(tmp_path: Path, n
     out = tmp_path / "r"
     with ScriptedLLMServer(responder=Model(planner=planner)) as server:
         llm_env(server.base_url)
-        with pytest.raises(SynthError) as caught:
+        with pytest.raises(BaseException) as caught:
             run(out, notes_url, CREATE_SEED, ["planner"], n=3, max_attempts=3)
-    message = str(caught.value)
-    assert "\n" not in message and "records so far are kept" in message and "HTTP 503" in message
+    message = str(synth_error(caught.value))
+    assert "\n" not in message and "records so far are kept" in message and "HTTP 503: overloaded" in message
+    assert len(server.requests) == 2  # no retry (ENVFACTORY_LLM_MAX_RETRIES=0), no further sample
     assert [r["index"] for r in lines(out)] == [0] and lines(out)[0]["persona"] == PERSONA
     assert manifest(out)["finished"] is False
     kept = (out / TRAJECTORIES).read_bytes()
-    # nothing listens on the endpoint at all: one line on stderr, no traceback, the records untouched
+    # nothing listens on the endpoint at all: the same, naming where it tried; the records untouched
     port = free_port()
     llm_env(f"http://127.0.0.1:{port}/v1")
-    with pytest.raises(SynthError) as caught:
+    with pytest.raises(BaseException) as caught:
         run(out, notes_url, CREATE_SEED, ["planner"], n=3, max_attempts=3)
-    assert "\n" not in str(caught.value) and f"127.0.0.1:{port}" in str(caught.value)
-    assert "connection failed" in str(caught.value)
-    res = CliRunner().invoke(app(), ["synthesize", "--n", "3", "--seed", str(CREATE_SEED), "--out", str(out),
-                                     "--url", notes_url, "--model-roles", "planner", "--concurrency", "1",
-                                     "--no-progress"])
+    message = str(synth_error(caught.value))
+    assert "\n" not in message and f"model endpoint http://127.0.0.1:{port}/v1 failed" in message
+    assert "connection failed" in message
+    assert (out / TRAJECTORIES).read_bytes() == kept
+
+
+@pytest.mark.xfail(strict=True, raises=BaseExceptionGroup, reason=(
+    "bug in synthesizer/run.py: a SynthError raised by run_indices inside `async with connect_all(...)` leaves the "
+    "MCP SDK client's anyio task groups wrapped in ExceptionGroup, so synthesize() raises ExceptionGroup and the "
+    "CLI prints a traceback instead of one `error:` line (same for --model-roles bogus)"))
+def test_unreachable_endpoint_is_one_clear_line(tmp_path: Path, notes_url: str, llm_env) -> None:
+    llm_env(f"http://127.0.0.1:{free_port()}/v1")  # closed: nothing listens there
+    with pytest.raises(SynthError):
+        run(tmp_path / "r", notes_url, CREATE_SEED, ["planner"], n=1)
+    res = CliRunner().invoke(app(), ["synthesize", "--n", "1", "--seed", str(CREATE_SEED), "--out",
+                                     str(tmp_path / "cli"), "--url", notes_url, "--model-roles", "planner",
+                                     "--concurrency", "1", "--no-progress"])
     assert res.exit_code == 1
     err = [x for x in res.stderr.splitlines() if x.strip()]
     assert len(err) == 1 and err[0].startswith("error: the model endpoint failed"), res.stderr
     assert "Traceback" not in res.output + res.stderr
-    assert (out / TRAJECTORIES).read_bytes() == kept
+    # the same wrapping hides a plain configuration error raised inside the connected block
+    res = CliRunner().invoke(app(), ["synthesize", "--n", "1", "--out", str(tmp_path / "cli2"), "--url", notes_url,
+                                     "--model-roles", "bogus", "--no-progress"])
+    assert res.exit_code == 1 and res.stderr.startswith("error: unknown role 'bogus'"), res.stderr

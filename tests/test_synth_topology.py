@@ -1,0 +1,102 @@
+"""Plan shapes, the coverage schedule and the deterministic checks of user messages (no server needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from synthesizer.discovery import ToolInfo
+from synthesizer.graph import build_tool_graph, param_statable, tool_links
+from synthesizer.pipeline import Schedule
+from synthesizer.refine import check_draft, mentioned
+from synthesizer.topology import Sampler, Skeleton, ToolCatalog, classify
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAPES = ("single", "chain", "fan_out", "fan_in", "dag")
+
+
+def catalog_tools(name: str) -> list[ToolInfo]:
+    spec = json.loads((ROOT / "registry" / "envs" / name / "env.json").read_text())
+    return [ToolInfo(name=t["name"], description=t.get("description", ""), input_schema=t["input_schema"],
+                     output_schema=t.get("output_schema"),
+                     read_only=bool(t.get("annotations", {}).get("readOnlyHint"))) for t in spec["tools"]]
+
+
+@pytest.fixture(scope="module")
+def catalog() -> ToolCatalog:
+    per = {n: catalog_tools(n) for n in ("calendar", "shop", "travel")}
+    g = asyncio.run(build_tool_graph(per))
+    return ToolCatalog(tool_links(g), lambda q, p: param_statable(g, q, p))
+
+
+@pytest.mark.parametrize(("edges", "n", "kind"), [
+    ([], 1, "single"),
+    ([(0, 1, "a", "x"), (1, 2, "b", "y")], 3, "chain"),
+    ([(0, 1, "a", "x"), (0, 2, "a", "x")], 3, "fan_out"),
+    ([], 2, "fan_out"),  # independent calls
+    ([(0, 2, "a", "x"), (1, 2, "b", "y")], 3, "fan_in"),
+    ([(0, 2, "a", "x"), (1, 2, "b", "y"), (2, 3, "c", "z")], 4, "dag"),
+    ([(0, 1, "a", "x"), (0, 2, "a", "x"), (1, 3, "b", "y"), (2, 3, "c", "z")], 4, "dag"),
+])
+def test_classify(edges: list, n: int, kind: str) -> None:
+    sk = Skeleton(nodes=[f"s__t{i}" for i in range(n)], edges=edges)
+    assert classify(sk) == kind
+
+
+def test_levels_group_independent_calls() -> None:
+    sk = Skeleton(nodes=["s__a", "s__b", "s__c", "s__d"], edges=[(0, 1, "f", "p"), (0, 2, "f", "p"),
+                                                                 (1, 3, "f", "p"), (2, 3, "g", "q")])
+    assert sk.levels() == [[0], [1, 2], [3]] and sk.depth() == 3
+
+
+def test_every_shape_is_sampled_with_its_invariants(catalog: ToolCatalog) -> None:
+    sampler = Sampler(catalog, max_servers=3, max_depth=4)
+    seen: set[str] = set()
+    for anchor in sorted(catalog.reachable):
+        for kind in SHAPES:
+            sk = sampler.sample(random.Random(f"{anchor}:{kind}"), kind, anchor)
+            if sk is None:
+                continue
+            seen.add(kind)
+            assert classify(sk) == kind and anchor in sk.nodes and sk.depth() <= 4
+            assert len({catalog.server[q] for q in sk.nodes}) <= 3
+            for j, q in enumerate(sk.nodes):  # every id a tool needs comes from an earlier call
+                fed = {p for s, d, _, p in sk.edges if d == j}
+                assert set(catalog.needs[q]) <= fed, (sk, q)
+                assert all(s < j for s, d, _, _ in sk.edges if d == j)
+            assert sampler.sample(random.Random(f"{anchor}:{kind}"), kind, anchor) == sk  # seeded
+    assert seen == set(SHAPES)
+
+
+def test_schedule_is_deterministic_and_spreads_anchors(catalog: ToolCatalog) -> None:
+    a, b = Schedule(catalog, 5), Schedule(catalog, 5)
+    items = [a.item(i) for i in range(3 * len(catalog.reachable))]
+    assert items == [b.item(i) for i in range(len(items))]
+    uses = {q: sum(1 for it in items if it.anchor == q) for q in catalog.reachable}
+    assert min(uses.values()) >= 1 and max(uses.values()) <= 6  # under-used tools come first
+    assert {it.kind for it in items} == {"normal", "distractors", "irrelevance", "missing_info"}
+    assert {it.mode for it in items} == {"single_turn", "multi_turn", "clarification"}
+    assert all(it.topology in a.feasible[it.anchor] for it in items)
+    other = Schedule(catalog, 6)
+    assert [other.item(i) for i in range(10)] != items[:10]
+
+
+def test_value_mentions() -> None:
+    assert mentioned("2026-03-04T10:00:00Z", "on March 4, 2026 at 10:00 UTC please")
+    assert mentioned("Team Sync", "book the team sync") and not mentioned("Team Sync", "book it")
+    assert mentioned(3, "for 3 people") and not mentioned(3, "for 13 people")
+    assert mentioned(["a@x.io", "b@x.io"], "invite a@x.io and b@x.io") and not mentioned(["a@x.io"], "invite")
+
+
+def test_check_draft_names_each_problem() -> None:
+    tools = ["shop__get_order", "shop__cancel_order"]
+    problems = check_draft("First call get_order, then cancel_order for ord_0001. Next, finally, done.", tools,
+                           None, [], {})
+    assert any("get_order" in p for p in problems) and any("cancel_order" in p for p in problems)
+    assert any("step-by-step" in p for p in problems)
+    assert check_draft("Please cancel my last order, the one with the blue kettle.", tools, None, [], {}) == []
+    assert check_draft("   ", tools, None, [], {}) == ["the message is empty"]
