@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
+import contextlib
 import json
 import os
 import re
@@ -41,6 +42,7 @@ TOKEN = "bench-synth-token"
 LATENCY = 0.2
 MODEL_ROLES = ["planner", "writer", "judge"]
 _children: list[subprocess.Popen[bytes]] = []
+_stderr: dict[int, Any] = {}  # pid -> the temporary file its stderr goes to (a pipe nobody reads could fill up)
 
 
 # --- processes ---------------------------------------------------------------------------------------------------
@@ -51,27 +53,35 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def launch(argv: list[str]) -> subprocess.Popen[bytes]:
+    """A child in its own process group (so its workers can be found and ended), registered for cleanup."""
+    env = {k: v for k, v in os.environ.items() if k != "ENVFACTORY_TOKEN"}
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+    _children.append(proc)
+    _stderr[proc.pid] = log
+    return proc
+
+
+def errors(proc: subprocess.Popen[bytes]) -> str:
+    log = _stderr.get(proc.pid)
+    if log is None:
+        return ""
+    log.seek(0)
+    return log.read().decode(errors="replace").strip()[-2000:]
+
+
 def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            raise SystemExit(f"server exited: {errors(proc)}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.1):
                 return
         except OSError:
             time.sleep(0.05)
     raise SystemExit(f"nothing listening on {port}")
-
-
-def spawn(argv: list[str], port: int) -> subprocess.Popen[bytes]:
-    """A server in its own process group (its workers included), registered for cleanup, listening on `port`."""
-    env = {k: v for k, v in os.environ.items() if k != "ENVFACTORY_TOKEN"}
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    _children.append(proc)
-    wait_port(port, proc)
-    return proc
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -83,12 +93,13 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)  # the group is the server's own (start_new_session)
-    except (ProcessLookupError, PermissionError):
-        pass
     if proc in _children:
         _children.remove(proc)
+    log = _stderr.pop(proc.pid, None)
+    if log is not None:
+        log.close()
 
 
 def stop_all() -> None:
@@ -133,7 +144,9 @@ def start_farm(workers: int | None) -> tuple[subprocess.Popen[bytes], str]:
     argv = [sys.executable, "-m", "envfactory", "farm", "--port", str(port), "--token", TOKEN]
     if workers is not None:
         argv += ["--workers", str(workers)]
-    return spawn(argv, port), f"http://127.0.0.1:{port}"
+    proc = launch(argv)
+    wait_port(port, proc)
+    return proc, f"http://127.0.0.1:{port}"
 
 
 # --- the scripted model (subprocess) -----------------------------------------------------------------------------
@@ -179,7 +192,8 @@ def serve_llm(port_file: str) -> None:
 
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})  # the server thread inherits this
     server = Counted(responder=respond, latency=LATENCY).start()
-    Path(port_file).write_text(str(server.port))
+    Path(port_file + ".tmp").write_text(str(server.port))
+    os.replace(port_file + ".tmp", port_file)
     signal.sigwait({signal.SIGTERM, signal.SIGINT})
     server.stop()
 
@@ -187,14 +201,11 @@ def serve_llm(port_file: str) -> None:
 def start_llm() -> tuple[subprocess.Popen[bytes], str]:
     with tempfile.TemporaryDirectory() as tmp:
         port_file = Path(tmp) / "port"
-        env = {k: v for k, v in os.environ.items() if k != "ENVFACTORY_TOKEN"}
-        proc = subprocess.Popen([sys.executable, __file__, "--serve-llm", str(port_file)], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-        _children.append(proc)
+        proc = launch([sys.executable, __file__, "--serve-llm", str(port_file)])
         deadline = time.monotonic() + 60
-        while not port_file.exists() or not port_file.read_text():
+        while not port_file.exists():
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"scripted LLM did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
+                raise SystemExit(f"scripted LLM did not start: {errors(proc)}")
             time.sleep(0.05)
         port = int(port_file.read_text())
     wait_port(port, proc)
@@ -207,33 +218,98 @@ def llm_requests(base: str) -> int:
     return int(httpx2.get(f"{base}/count", timeout=10).json()["requests"])
 
 
+# --- profiling (optional) ----------------------------------------------------------------------------------------
+
+IDLE = ("select (selectors.py", "Condition.wait", "Queue.get", "sigwait", "_worker (concurrent/futures/thread.py:81)")
+
+
+class Profiler:
+    """`py-spy record --gil --nonblocking` on a process (and its subprocesses) until `stop()`; raw folded stacks."""
+
+    def __init__(self, pid: int, out: Path, subprocesses: bool = False):
+        self.out = out
+        spy = Path(sys.executable).with_name("py-spy")
+        argv = [str(spy), "record", "--gil", "--nonblocking", "-r", "200", "-f", "raw", "-o", str(out), "-p",
+                str(pid), *(["--subprocesses"] if subprocesses else [])]
+        self.proc = launch(argv)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(30)
+        stop(self.proc)
+
+    def summary(self, title: str, top: int = 12) -> list[str]:
+        """Leaf frames and the project's own frames (inclusive), as shares of the non-idle samples."""
+        if not self.out.exists():
+            return [f"{title}: no profile ({errors(self.proc)})"]
+        leaf: dict[str, int] = {}
+        incl: dict[str, int] = {}
+        total = 0
+        for line in self.out.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            frames = stack.split(";")
+            if not count.isdigit() or any(frames[-1].startswith(i) for i in IDLE):
+                continue
+            n = int(count)
+            total += n
+            leaf[frames[-1]] = leaf.get(frames[-1], 0) + n
+            for f in {f for f in frames if re.search(r"\((synthesizer|servers|registry)/", f)}:
+                incl[f] = incl.get(f, 0) + n
+        lines = [f"{title}: {total} samples with the GIL held (200/s); leaf frames:"]
+        lines += [f"  {c / total:6.1%}  {f}" for f, c in sorted(leaf.items(), key=lambda x: -x[1])[:top]]
+        lines.append("  project frames, inclusive:")
+        lines += [f"  {c / total:6.1%}  {f}" for f, c in sorted(incl.items(), key=lambda x: -x[1])[:top * 2]]
+        return lines
+
+
 # --- runs --------------------------------------------------------------------------------------------------------
 
-def run_synth(farm: str, farm_pid: int, n: int, concurrency: int, out: Path, roles: list[str]) -> dict[str, Any]:
+def run_synth(farm: str, farm_pid: int, n: int, concurrency: int, out: Path, roles: list[str],
+              others: tuple[int, ...] = ()) -> dict[str, Any]:
+    """One `synthesize` call; wall seconds, the summary's figures, and CPU seconds of this process, the farm's
+    process tree, and any `others` (the scripted LLM)."""
     from synthesizer.run import SynthConfig, synthesize
 
     config = SynthConfig(farm=farm, farm_token=TOKEN, n=n, concurrency=concurrency, progress=False, out=out,
                          model_roles=roles)
-    cpu0, farm0 = time.process_time(), tree_cpu(farm_pid)
+    cpu0, farm0, other0 = time.process_time(), tree_cpu(farm_pid), sum(tree_cpu(p) for p in others)
     started = time.perf_counter()
     summary = asyncio.run(synthesize(config))
     wall = time.perf_counter() - started
-    return {"wall": wall, "new": summary.new, "attempts": summary.attempts, "rejected": summary.rejected,
-            "warnings": summary.warnings, "cpu": time.process_time() - cpu0, "farm_cpu": tree_cpu(farm_pid) - farm0,
-            "by_kind": summary.by_kind}
+    new = summary.new
+    return {"wall": wall, "new": new, "rate": new / wall, "attempts": summary.attempts, "rejected": summary.rejected,
+            "cpu": time.process_time() - cpu0, "farm_cpu": tree_cpu(farm_pid) - farm0,
+            "other_cpu": sum(tree_cpu(p) for p in others) - other0, "per": max(new, 1)}
 
 
 def mix(rejected: dict[str, int]) -> str:
-    return ", ".join(f"{k}: {v}" for k, v in sorted(rejected.items(), key=lambda kv: -kv[1])) or "none"
+    return ", ".join(f"{k} {v}" for k, v in sorted(rejected.items(), key=lambda kv: -kv[1])) or "none"
+
+
+def loadavg() -> str:
+    return Path("/proc/loadavg").read_text().split()[0]
+
+
+def cpu_detail(r: dict[str, Any]) -> str:
+    """CPU per trajectory and the ceiling it sets: every core busy with nothing else on the machine."""
+    ms = (r["cpu"] + r["farm_cpu"] + r["other_cpu"]) / r["per"] * 1e3
+    ceiling = (os.cpu_count() or 1) / (ms / 1e3) if ms else float("inf")
+    other = f" + LLM {r['other_cpu'] / r['per'] * 1e3:.0f}" if r["other_cpu"] else ""
+    return (f"CPU/trajectory {ms:.0f} ms (synth {r['cpu'] / r['per'] * 1e3:.0f} + farm "
+            f"{r['farm_cpu'] / r['per'] * 1e3:.0f}{other}): CPU ceiling {ceiling:.1f}/s on {os.cpu_count()} cores; "
+            f"used {(r['cpu'] + r['farm_cpu'] + r['other_cpu']) / r['wall'] / (os.cpu_count() or 1):.0%} of them")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs (a smoke run, under a minute)")
     parser.add_argument("--n", type=int, default=200, help="trajectories per offline run")
-    parser.add_argument("--model-n", type=int, default=256, help="trajectories of the model-bound run")
-    parser.add_argument("--model-concurrency", type=int, default=64)
+    parser.add_argument("--model-n", type=int, default=256, help="trajectories of the model-bound run at C=64")
     parser.add_argument("--workers", type=int, default=None, help="farm worker processes (default: the farm's)")
+    parser.add_argument("--profile", type=Path, help="py-spy the synthesizer and the farm during the C=16 offline "
+                                                     "run; raw stacks go to this directory, a summary is printed")
     parser.add_argument("--serve-llm", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_llm:
@@ -246,51 +322,69 @@ def main() -> None:
     for key in [k for k in os.environ if k.startswith("ENVFACTORY_LLM_")]:
         del os.environ[key]
 
-    began = time.perf_counter()
+    began, load0 = time.perf_counter(), loadavg()
     rows: list[tuple[str, str, str]] = []
+    profiles: list[str] = []
     try:
         farm, url = start_farm(args.workers)
         with tempfile.TemporaryDirectory(prefix="bench-synth-") as tmp:
-            offline = {}
+            setup = run_synth(url, farm.pid, 0, 1, Path(tmp) / "setup", [])
+            rows.append(("synthesize() setup: discovery, tool graph, schedule (n=0)", f"{setup['wall']:.2f} s",
+                         "included in every run below"))
+            best = 0.0
             for c in (1, 4, 16):
-                r = offline[c] = run_synth(url, farm.pid, args.n, c, Path(tmp) / f"offline-c{c}", [])
-                rate = r["new"] / r["wall"]
-                rows.append((f"1. offline, concurrency {c}: verified trajectories/s",
-                             f"{rate:.1f} ({r['new']} in {r['wall']:.1f} s)",
-                             f"attempts {r['attempts']}; CPU/trajectory: synth {r['cpu'] / max(r['new'], 1) * 1e3:.0f}"
-                             f" ms, farm {r['farm_cpu'] / max(r['new'], 1) * 1e3:.0f} ms; rejected: "
-                             f"{mix(r['rejected'])}"))
-            best = max(offline.values(), key=lambda r: r["new"] / r["wall"])
-            best_rate = best["new"] / best["wall"]
-            rows.append(("1. goal >= 20 trajectories/s (best concurrency)", f"{best_rate:.1f}",
-                         "goal met" if best_rate >= 20 else "not met"))
+                spies = []
+                if args.profile and c == 16:
+                    args.profile.mkdir(parents=True, exist_ok=True)
+                    spies = [(Profiler(os.getpid(), args.profile / "synth.txt"), "synthesizer (this process)"),
+                             (Profiler(farm.pid, args.profile / "farm.txt", subprocesses=True), "farm (process tree)")]
+                    time.sleep(1)
+                r = run_synth(url, farm.pid, args.n, c, Path(tmp) / f"offline-c{c}", [])
+                for spy, title in spies:
+                    spy.stop()
+                    profiles += spy.summary(title)
+                best = max(best, r["rate"])
+                rows.append((f"1. offline roles, concurrency {c}", f"{r['rate']:.1f} traj/s",
+                             f"{r['new']} in {r['wall']:.1f} s; attempts {r['attempts']} "
+                             f"({r['attempts'] / r['per']:.1f}/trajectory); rejected: {mix(r['rejected'])}\n"
+                             + cpu_detail(r)))
+            rows.append(("1. goal: >= 20 verified trajectories/s", f"{best:.1f} traj/s",
+                         "goal met" if best >= 20 else "not met"))
 
             llm, llm_url = start_llm()
             os.environ.update({"ENVFACTORY_LLM_BASE_URL": f"{llm_url}/v1", "ENVFACTORY_LLM_API_KEY": "bench",
                                "ENVFACTORY_LLM_MODEL": "scripted", "ENVFACTORY_LLM_MAX_RETRIES": "0"})
-            c = args.model_concurrency
-            before = llm_requests(llm_url)
-            r = run_synth(url, farm.pid, args.model_n, c, Path(tmp) / "model", MODEL_ROLES)
-            requests = llm_requests(llm_url) - before
+            for c, n in ((64, args.model_n), (4, max(16, args.model_n // 4))):
+                before = llm_requests(llm_url)
+                r = run_synth(url, farm.pid, n, c, Path(tmp) / f"model-c{c}", MODEL_ROLES, (llm.pid,))
+                requests = llm_requests(llm_url) - before
+                per = requests / r["per"]
+                bound = c / (per * LATENCY)
+                beyond = c / r["rate"] - per * LATENCY if r["rate"] else float("nan")
+                verdict = "goal met" if r["rate"] >= 0.9 * bound else "not met"
+                rows.append((f"2. model-bound, concurrency {c}: achieved / bound C / (R x {LATENCY:g} s)"
+                             + (" (goal >= 90%)" if c == 64 else " (for comparison)"),
+                             f"{r['rate'] / bound:.0%}: {r['rate']:.1f} of {bound:.1f} traj/s",
+                             f"{verdict if c == 64 else ''}; R = {requests} requests / {r['new']} trajectories = "
+                             f"{per:.2f}; per-sample time beyond the model {beyond:.2f} s; attempts {r['attempts']}; "
+                             f"rejected: {mix(r['rejected'])}\n" + cpu_detail(r)))
             stop(llm)
-            per = requests / max(r["new"], 1)
-            bound = c / (per * LATENCY) if per else float("inf")
-            rate = r["new"] / r["wall"]
-            rows.append((f"2. model-bound ({'+'.join(MODEL_ROLES)} via scripted LLM, {LATENCY:g} s), concurrency {c}",
-                         f"{rate:.1f} trajectories/s ({r['new']} in {r['wall']:.1f} s)",
-                         f"R = {requests} requests / {r['new']} = {per:.2f}; attempts {r['attempts']}; rejected: "
-                         f"{mix(r['rejected'])}"))
-            rows.append(("2. achieved / bound C / (R x latency) (goal >= 90%)",
-                         f"{rate / bound:.0%} of {bound:.1f}/s",
-                         "goal met" if rate / bound >= 0.9 else "not met"))
     finally:
         stop_all()
 
-    width = max(len(r[0]) for r in rows)
-    print(f"synthesis benchmark: {os.cpu_count()} CPUs, {time.perf_counter() - began:.0f} s")
-    for measure, result, detail in rows:
-        print(f"{measure:<{width}}  {result}")
-        print(f"{'':<{width}}    {detail}")
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"synthesis benchmark ({os.cpu_count()} CPUs, load average {load0} at start and "
+                        f"{loadavg()} at end, {time.perf_counter() - began:.0f} s)")
+    for col in ("measure", "result", "detail"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    console = Console(width=160)
+    console.print(table)
+    for line in profiles:
+        console.print(line, markup=False, highlight=False)
 
 
 if __name__ == "__main__":

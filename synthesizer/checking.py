@@ -12,9 +12,23 @@ from synthesizer.callmatch import match_calls
 from synthesizer.controlplane import ControlPlane, state_diff
 from synthesizer.conversation import Rollout
 from synthesizer.errors import SynthError
+from synthesizer.query import id_values
 from synthesizer.records import CallCheck, Checks, PlanCall, split_qualified
+from synthesizer.refine import leaked_ids, leaked_tools
 from synthesizer.roles.base import Sample
 from synthesizer.roles.offline import is_question
+
+
+def user_leaks(sample: Sample, rollout: Rollout) -> list[str]:
+    """Tool names or internal ids in any user message (later turns come from the user simulator, unrefined)."""
+    ids = id_values(sample.plan) if sample.plan is not None else set()
+    found: list[str] = []
+    for m in rollout.messages:
+        if m.get("role") == "user":
+            text = m.get("content") or ""
+            found += [f"tool {t}" for t in leaked_tools(text, list(sample.tools))]
+            found += [f"id {v}" for v in leaked_ids(text, ids)]
+    return sorted(set(found))
 
 
 def unhandled(rollout: Rollout) -> list[str]:
@@ -102,8 +116,10 @@ async def verify(sample: Sample, plan_calls: list[PlanCall], expected: dict[str,
     ok, why = behaviour(sample, rollout, distractors)
     finished = rollout.finished and (rollout.stopped_by_user or sample.mode == "single_turn"
                                      or sample.kind == "missing_info")
-    verified = (state_match is not False and outputs is not False and calls.matched and not calls.extra and calls.malformed == 0
+    leaks = user_leaks(sample, rollout)
+    verified = (not leaks and state_match is not False and outputs is not False and calls.matched
+                and not calls.extra and calls.malformed == 0
                 and not errors and ok and finished)
     return Checks(state_match=state_match, state_diff=diff, outputs_match=outputs, calls=calls,
                   tool_errors=len(rollout.tool_errors), unhandled_errors=errors, behaviour_ok=ok, behaviour=why,
-                  finished=finished, verified=verified)
+                  finished=finished, user_leaks=leaks, verified=verified)

@@ -355,7 +355,8 @@ async def attempt_sample(ctx: RunContext, index: int, planned: Planned, anchor: 
     passed = [x for x in results if x[1].verified]
     if not passed:
         c = results[0][1]
-        why = ("state differs" if c.state_match is False else "outputs differ" if c.outputs_match is False
+        why = ("a user message leaks a tool name or id" if c.user_leaks
+               else "state differs" if c.state_match is False else "outputs differ" if c.outputs_match is False
                else "calls differ" if not c.calls.matched
                else "unhandled tool error" if c.unhandled_errors else "wrong behaviour" if not c.behaviour_ok
                else "did not finish" if not c.finished else "extra or malformed calls")

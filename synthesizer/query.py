@@ -47,16 +47,20 @@ class QueryParts(BaseModel):
 
 
 def record_name(record: dict[str, Any] | None) -> str | None:
+    """How a person would name the record; its own internal id is cut out (`Order ord_0003 for Maya` -> `Order for
+    Maya`), since the user cannot know it."""
     if not isinstance(record, dict):
         return None
-    for key in NAME_KEYS:
-        value = record.get(key)
-        if isinstance(value, str) and value.strip():
-            return value.strip()
+    found = next((v for k in NAME_KEYS if isinstance(v := record.get(k), str) and v.strip()), None)
+    if found is None:
+        found = next((v for k, v in record.items() if k.endswith("_name") and isinstance(v, str) and v.strip()), None)
+    if found is None:
+        return None
     for key, value in record.items():
-        if key.endswith("_name") and isinstance(value, str) and value.strip():
-            return value.strip()
-    return None
+        if isinstance(value, str) and len(value) >= 3 and is_id_like(key) and value in found:
+            found = re.sub(rf"\s*#?{re.escape(value)}\b", "", found)
+    found = re.sub(r"\s+", " ", found).strip(" -·:#")
+    return found or None
 
 
 def words(name: str) -> str:

@@ -110,6 +110,7 @@ class Checks(BaseModel):
     behaviour_ok: bool = True  # sample-kind specific: said no tool fits, asked for the missing value, no distractor
     behaviour: str = ""
     finished: bool = True  # the assistant ended with an answer within the step bound; the user stopped explicitly
+    user_leaks: list[str] = Field(default_factory=list)  # tool names or internal ids in any user message
     verified: bool
 
 

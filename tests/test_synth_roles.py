@@ -485,7 +485,8 @@ def test_failing_endpoint_stops_the_run_and_keeps_records(tmp_path: Path, notes_
 
 
 @pytest.mark.xfail(strict=True, raises=BaseExceptionGroup, reason=(
-    "bug in synthesizer/run.py: a SynthError raised by run_indices inside `async with connect_all(...)` leaves the "
+    "bug (synthesizer/discovery.py connect_all, used by run.py): a SynthError raised inside `async with "
+    "connect_all(...)` leaves the "
     "MCP SDK client's anyio task groups wrapped in ExceptionGroup, so synthesize() raises ExceptionGroup and the "
     "CLI prints a traceback instead of one `error:` line (same for --model-roles bogus)"))
 def test_unreachable_endpoint_is_one_clear_line(tmp_path: Path, notes_url: str, llm_env) -> None:
