@@ -450,19 +450,27 @@ async def connect_all(sources: list[ServerSource], fast: bool = True,
     Listing the tools is the health check: with `on_failure`, a server that cannot be started or reached is reported
     to it and skipped; without, it is fatal (SynthError).
     """
-    async with AsyncExitStack() as stack:
-        pools: dict[str | None, httpx2.AsyncClient] = {}
-        servers: list[ConnectedServer] = []
-        for s in sources:
-            http: httpx2.AsyncClient | None = None
-            if s.transport == "http":
-                if s.token not in pools:
-                    pools[s.token] = await stack.enter_async_context(shared_http_client(s.token))
-                http = pools[s.token]
-            try:
-                servers.append(await _connect(stack, s, http, fast))
-            except SynthError as exc:
-                if on_failure is None:
-                    raise
-                on_failure(s, str(exc))
-        yield servers
+    try:
+        async with AsyncExitStack() as stack:
+            pools: dict[str | None, httpx2.AsyncClient] = {}
+            servers: list[ConnectedServer] = []
+            for s in sources:
+                http: httpx2.AsyncClient | None = None
+                if s.transport == "http":
+                    if s.token not in pools:
+                        pools[s.token] = await stack.enter_async_context(shared_http_client(s.token))
+                    http = pools[s.token]
+                try:
+                    servers.append(await _connect(stack, s, http, fast))
+                except SynthError as exc:
+                    if on_failure is None:
+                        raise
+                    on_failure(s, str(exc))
+            yield servers
+    except BaseExceptionGroup as group:  # the SDK clients' task groups wrap what the body raised: unwrap one
+        leaf: BaseException = group
+        while isinstance(leaf, BaseExceptionGroup) and len(leaf.exceptions) == 1:
+            leaf = leaf.exceptions[0]
+        if isinstance(leaf, BaseExceptionGroup):
+            raise
+        raise leaf from None

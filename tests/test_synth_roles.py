@@ -484,11 +484,6 @@ def test_failing_endpoint_stops_the_run_and_keeps_records(tmp_path: Path, notes_
     assert (out / TRAJECTORIES).read_bytes() == kept
 
 
-@pytest.mark.xfail(strict=True, raises=BaseExceptionGroup, reason=(
-    "bug (synthesizer/discovery.py connect_all, used by run.py): a SynthError raised inside `async with "
-    "connect_all(...)` leaves the "
-    "MCP SDK client's anyio task groups wrapped in ExceptionGroup, so synthesize() raises ExceptionGroup and the "
-    "CLI prints a traceback instead of one `error:` line (same for --model-roles bogus)"))
 def test_unreachable_endpoint_is_one_clear_line(tmp_path: Path, notes_url: str, llm_env) -> None:
     llm_env(f"http://127.0.0.1:{free_port()}/v1")  # closed: nothing listens there
     with pytest.raises(SynthError):

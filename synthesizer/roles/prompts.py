@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 PLANNER = """You invent a realistic person who would need the task below done by an assistant that can use software \
 tools. Reply with a JSON object: {"persona": {"name": str, "role": str, "situation": str}, "goal": str}. The goal \
@@ -53,8 +54,5 @@ def prompt_hash(role: str) -> str:
 
 
 def fill(template: str, **values: object) -> str:
-    """str.format without tripping over the JSON braces in the templates."""
-    out = template
-    for key, value in values.items():
-        out = out.replace("{" + key + "}", str(value))
-    return out
+    """str.format without tripping over the JSON braces in the templates (one pass: inserted text is not rescanned)."""
+    return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), template)
