@@ -240,3 +240,21 @@ async def test_wire_format_mirrors_the_sdk_client(notes_http: HttpServer) -> Non
     assert list(body["params"]["_meta"]) == ["envfactory/episode", "io.modelcontextprotocol/protocolVersion",
                                              "io.modelcontextprotocol/clientInfo",
                                              "io.modelcontextprotocol/clientCapabilities"]
+
+
+def test_offline_run_over_the_farm_covers_every_shape_mode_and_kind(farm: tuple[str, str], tmp_path: Path) -> None:
+    """The issue's acceptance run, smaller: every shape, mode and sample kind; all verified; no leaks; coverage."""
+    from synthesizer.records import KINDS, MODES, TOPOLOGIES
+    from synthesizer.stats import compute_stats
+
+    url, token = farm
+    out = tmp_path / "r"
+    summary = asyncio.run(synthesize(SynthConfig(n=150, seed=0, out=out, farm=url, farm_token=token,
+                                                 concurrency=8, progress=False)))
+    assert summary.count == 150 and not summary.failed_servers
+    stats = compute_stats(out)
+    assert stats.verified == 150
+    assert set(summary.by_topology) == {*TOPOLOGIES, "none"}  # none: irrelevance samples make no call
+    assert set(summary.by_mode) == set(MODES) and set(summary.by_kind) == set(KINDS)
+    assert stats.leaked_tool_names.records == 0 and stats.leaked_ids.records == 0
+    assert stats.coverage.fraction >= 0.9
