@@ -35,6 +35,7 @@ from synthesizer.refine import check_draft, mentioned, stated_arguments
 from synthesizer.roles.base import Roles, Sample
 from synthesizer.roles.model import RoleFailed
 from synthesizer.roles.offline import irrelevant_task
+from synthesizer.schema import main_type, properties, required, resolve
 from synthesizer.topology import Sampler, Skeleton, ToolCatalog, classify
 from synthesizer.values import known_values
 
@@ -143,6 +144,24 @@ def sample_skeleton(ctx: RunContext, rng: random.Random, planned: Planned, ancho
         sk = ctx.sampler.sample(rng, kind, anchor)
         if sk is not None:
             return sk
+    return None
+
+
+def unfit(ctx: RunContext, sk: Skeleton, mode: str, kind: str) -> str | None:
+    """Why a skeleton cannot serve the planned mode or kind (judged from the schemas, before the dry run)."""
+    keys = [j for j, q in enumerate(sk.nodes) if not ctx.tools[q].read_only or not sk.children(j)]
+    if mode == "multi_turn" and len(keys) < 2:
+        return "plan too small for several turns"
+    if mode == "clarification" or kind == "missing_info":
+        for j in keys:
+            tool = ctx.tools[sk.nodes[j]]
+            fed = {p for _, _, p in sk.feeds(j)}
+            props = properties(tool.input_schema)
+            if any(p not in fed and ctx.catalog.statable(sk.nodes[j], p)
+                   and main_type(resolve(props.get(p, {}), tool.input_schema)) == "string"
+                   for p in required(tool.input_schema)):
+                return None
+        return "nothing the user could leave out"
     return None
 
 
@@ -295,6 +314,10 @@ async def attempt_sample(ctx: RunContext, index: int, planned: Planned, anchor: 
         sk = sample_skeleton(ctx, rng, planned, anchor, strict)
         if sk is None:
             out.reject("no plan shape fits the tool")
+            return None
+        problem = unfit(ctx, sk, mode, kind) if strict else None
+        if problem:  # known before any call: no dry run is spent on it
+            out.reject(problem)
             return None
         plan_servers = list(dict.fromkeys(ctx.catalog.server[n] for n in sk.nodes))
         scenarios = {s: (rng.choice(ctx.servers[s].info.scenarios) if ctx.servers[s].info.scenarios else None)

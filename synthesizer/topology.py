@@ -123,6 +123,12 @@ class ToolCatalog:
 
     def producers_of_all(self, q: str) -> list[str]:
         """Tools that alone feed every tool-sourced required parameter of q."""
+        cache: dict[str, list[str]] = self.__dict__.setdefault("_producers", {})
+        if q not in cache:
+            cache[q] = self._producers_of_all(q)
+        return cache[q]
+
+    def _producers_of_all(self, q: str) -> list[str]:
         needs = self.needs[q]
         if not needs:
             return []
@@ -131,6 +137,12 @@ class ToolCatalog:
 
     def consumers_of(self, src: str) -> list[tuple[str, list[tuple[str, str]]]]:
         """Tools src can feed alone: all their tool-sourced required params (at least one param) from src."""
+        cache: dict[str, list[tuple[str, list[tuple[str, str]]]]] = self.__dict__.setdefault("_consumers", {})
+        if src not in cache:
+            cache[src] = self._consumers_of(src)
+        return cache[src]
+
+    def _consumers_of(self, src: str) -> list[tuple[str, list[tuple[str, str]]]]:
         found = []
         for q in sorted(self.tools):
             if q == src:
@@ -312,7 +324,10 @@ class Sampler:
 
     def _merges(self, q: str) -> bool:
         """q can take two parameters from two different producers."""
-        return len(self._feedable(q)) >= 2 and len(self._distinct_producers(q)) >= 2
+        cache: dict[str, bool] = self.cat.__dict__.setdefault("_merges", {})
+        if q not in cache:
+            cache[q] = len(self._feedable(q)) >= 2 and len(self._distinct_producers(q)) >= 2
+        return cache[q]
 
     def _distinct_producers(self, q: str) -> set[str]:
         return {s for p in self._feedable(q) for s, _, _ in self.cat.feeders.get((q, p), [])
