@@ -8,8 +8,6 @@ Every failure becomes one `SynthError` line: embeddings are an optional refineme
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import math
 import os
 from collections.abc import Sequence
@@ -18,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from synthesizer.errors import SynthError
+from synthesizer.llm import OpenAIEndpoint
 
 DEFAULT_EMBED_MODEL = "text-embedding-3-small"
 ENV_PREFIX = "ENVFACTORY_EMBED_"
@@ -62,43 +61,18 @@ class EmbeddingSettings(BaseModel):
         return cls.model_validate(values)
 
 
-class EmbeddingClient:
+class EmbeddingClient(OpenAIEndpoint):
     """Batched, cached embeddings from one endpoint. Opens no connection before the first `embed`."""
 
     def __init__(self, settings: EmbeddingSettings | None = None) -> None:
         self.settings = settings or EmbeddingSettings.from_env()
         self.requests = 0
         self._cache: dict[str, list[float]] = {}
-        self._client: Any = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        super().__init__()
 
     @property
-    def model(self) -> str:
-        return self.settings.model
-
-    async def __aenter__(self) -> EmbeddingClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        client, self._client, self._loop = self._client, None, None
-        if client is not None:
-            with contextlib.suppress(Exception):  # a pool bound to a closed loop: nothing left to release
-                await client.close()
-
-    def _openai(self) -> Any:
-        """The AsyncOpenAI client for the running loop (HTTP pools are bound to the loop that created them)."""
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            from openai import AsyncOpenAI  # heavy import: paid on first use
-
-            s = self.settings
-            self._client = AsyncOpenAI(base_url=s.base_url, api_key=s.api_key or "EMPTY", timeout=s.timeout,
-                                       max_retries=s.max_retries)
-            self._loop = loop
-        return self._client
+    def retries_by_openai(self) -> int:  # type: ignore[override]
+        return self.settings.max_retries
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """One vector per text, in order; texts already seen are not sent again."""

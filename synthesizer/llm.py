@@ -216,15 +216,14 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 # --- the client -------------------------------------------------------------------------------------------------
 
-class LLMClient:
-    """Async chat client for one OpenAI-compatible endpoint. Create it where it is used; it opens no connection
-    until the first `chat`. Use `async with` or `await aclose()` to release the HTTP pool."""
+class OpenAIEndpoint:
+    """What LLMClient and the embeddings client share: one `openai.AsyncOpenAI` per event loop (its HTTP pool is
+    bound to the loop that made it), created on first use, closed by `aclose()` or `async with`."""
 
-    def __init__(self, settings: LLMSettings | None = None, *, sleep: Sleep | None = None) -> None:
-        self.settings = settings or LLMSettings.from_env()
-        self.usage = Usage()
-        self._rng = random.Random(self.settings.seed)
-        self._sleep: Sleep = sleep or asyncio.sleep
+    settings: Any
+    retries_by_openai = 0  # the chat client runs its own retry loop; others may let the SDK retry
+
+    def __init__(self) -> None:
         self._client: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -232,7 +231,7 @@ class LLMClient:
     def model(self) -> str:
         return self.settings.model
 
-    async def __aenter__(self) -> LLMClient:
+    async def __aenter__(self) -> Any:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -245,15 +244,28 @@ class LLMClient:
                 await client.close()
 
     def _openai(self) -> Any:
-        """The AsyncOpenAI client for the running loop (HTTP pools are bound to the loop that created them)."""
+        """The AsyncOpenAI client for the running loop."""
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
             from openai import AsyncOpenAI  # ~0.3 s import: paid on first use, not at import of this module
 
-            self._client = AsyncOpenAI(base_url=self.settings.base_url, api_key=self.settings.api_key or "EMPTY",
-                                       timeout=self.settings.timeout, max_retries=0)
+            s = self.settings
+            self._client = AsyncOpenAI(base_url=s.base_url, api_key=s.api_key or "EMPTY", timeout=s.timeout,
+                                       max_retries=self.retries_by_openai)
             self._loop = loop
         return self._client
+
+
+class LLMClient(OpenAIEndpoint):
+    """Async chat client for one OpenAI-compatible endpoint. Create it where it is used; it opens no connection
+    until the first `chat`. Use `async with` or `await aclose()` to release the HTTP pool."""
+
+    def __init__(self, settings: LLMSettings | None = None, *, sleep: Sleep | None = None) -> None:
+        self.settings = settings or LLMSettings.from_env()
+        self.usage = Usage()
+        self._rng = random.Random(self.settings.seed)
+        self._sleep: Sleep = sleep or asyncio.sleep
+        super().__init__()
 
     def backoff(self, retry: int, retry_after: float | None = None) -> float:
         """Delay before retry number `retry` (0-based): base * 2**retry capped, "equal jitter" from the seeded RNG.

@@ -9,9 +9,12 @@ pass@k, the judge's verdict beside the checks, models, prompt hashes, tokens and
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from synthesizer.errors import SynthError
 
 FORMAT = "envfactory.trajectories/2"
 TopologyKind = Literal["single", "chain", "fan_out", "fan_in", "dag", "none"]
@@ -168,3 +171,16 @@ class Trajectory(BaseModel):
 
 def trajectory_id(seed: int, index: int, servers: list[str]) -> str:
     return f"s{seed}-{index:06d}-{'+'.join(servers) or 'none'}"
+
+
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    """A run's manifest.json as a dict; None when there is none."""
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        raise SynthError(f"{path}: not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise SynthError(f"{path}: not a manifest (expected a JSON object)")
+    return doc

@@ -32,6 +32,7 @@ from synthesizer.graph import build_tool_graph, graph_stats, param_statable, too
 from synthesizer.llm import LLMClient, LLMSettings
 from synthesizer.pipeline import MAX_ATTEMPTS, IndexOutcome, RunContext, Schedule, synthesize_index
 from synthesizer.records import FORMAT as RECORD_FORMAT
+from synthesizer.records import read_manifest
 from synthesizer.roles.factory import model_roles
 from synthesizer.topology import Sampler, ToolCatalog
 
@@ -126,18 +127,6 @@ def check_resume(config: SynthConfig, manifest: dict[str, Any] | None, has_recor
     if old.get("sources") != sources_key(config):
         raise SynthError(f"{config.out} was made from other servers ({json.dumps(old.get('sources'))}); "
                          "use another --out")
-
-
-def read_manifest(path: Path) -> dict[str, Any] | None:
-    if not path.exists():
-        return None
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise SynthError(f"{path}: not valid JSON") from exc
-    if not isinstance(doc, dict):
-        raise SynthError(f"{path}: not a manifest")
-    return doc
 
 
 def manifest_doc(config: SynthConfig, ctx: RunContext | None, count: int, skipped: list[int], finished: bool,

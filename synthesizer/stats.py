@@ -6,7 +6,6 @@ Records are streamed (one validated `Trajectory` at a time) so large runs do not
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -16,7 +15,16 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, Field, ValidationError
 
 from synthesizer.errors import SynthError
-from synthesizer.records import FORMAT, Mode, SampleKind, TopologyKind, Trajectory, qualified, split_qualified
+from synthesizer.records import (
+    FORMAT,
+    Mode,
+    SampleKind,
+    TopologyKind,
+    Trajectory,
+    qualified,
+    read_manifest,
+    split_qualified,
+)
 
 TRAJECTORIES = "trajectories.jsonl"  # same names as synthesizer.run, not imported: run pulls in the whole pipeline
 MANIFEST = "manifest.json"
@@ -112,20 +120,6 @@ class _Server(BaseModel):
 
 
 # ---------------------------------------------------------------------------------------------------------- reading
-
-
-def read_manifest(run_dir: Path) -> dict[str, Any] | None:
-    """The manifest as a dict, or None when the run has none (coverage then falls back to the records' tools)."""
-    path = run_dir / MANIFEST
-    if not path.is_file():
-        return None
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        raise SynthError(f"{path}: not valid JSON") from None
-    if not isinstance(doc, dict):
-        raise SynthError(f"{path}: not a manifest (expected a JSON object)")
-    return doc
 
 
 def manifest_servers(manifest: dict[str, Any] | None) -> list[_Server]:
@@ -398,7 +392,7 @@ def compute_stats(run_dir: Path) -> RunStats:
     tally = _Tally()
     for record in iter_trajectories(run_dir):
         tally.add(record)
-    manifest = read_manifest(run_dir)
+    manifest = read_manifest(run_dir / MANIFEST)
     servers = manifest_servers(manifest)
     universe = _universe(servers, tally)
     attempts, rejected = _manifest_stats(manifest)
