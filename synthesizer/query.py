@@ -118,6 +118,7 @@ def describe_args(tool: ToolInfo, arguments: dict[str, Any], fed: set[str]) -> s
     """` titled "X" with body "Y"`: the values a user would know (never ids, cursors or limits)."""
     props = properties(tool.input_schema)
     bits: list[str] = []
+    tail: list[str] = []  # phrases that read as their own clause: "on March 4, 2026", "for 30 minutes"
     for name, value in arguments.items():
         schema = resolve(props.get(name, {}), tool.input_schema)
         if name in fed or is_id_like(name, schema) or name.lower() in NEVER_SHOWN or value in (None, "", [], {}):
@@ -129,11 +130,23 @@ def describe_args(tool: ToolInfo, arguments: dict[str, Any], fed: set[str]) -> s
             bits.append(f"named {quote(value)}")
         elif low in ("q", "query", "keyword", "keywords", "search", "term"):
             bits.append(f"matching {quote(value)}")
+        elif isinstance(value, str) and re.fullmatch(r"\d{4}-\d\d-\d\d", value) and low in ("date", "day", "on"):
+            tail.append(f"on {quote(value)}")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and low.endswith(
+                ("_minutes", "_hours", "_days", "_nights")):
+            unit = low.rsplit("_", 1)[1]
+            tail.append(f"for {value} {unit[:-1] if value == 1 else unit}")
+        elif low in ("start", "starts_at", "start_time") and isinstance(value, str) and human_date(value):
+            tail.append(f"from {quote(value)}")
+        elif low in ("end", "ends_at", "end_time") and isinstance(value, str) and human_date(value):
+            tail.append(f"until {quote(value)}")
+        elif isinstance(value, bool):
+            bits.append(f"{words(name)} {'set' if value else 'not set'}")
         else:
             bits.append(f"{words(name)} {quote(value)}")
     lead = [b for b in bits if b.startswith(LEADS)]
     rest = [b for b in bits if not b.startswith(LEADS)]
-    text = " ".join(lead)
+    text = " ".join(lead + tail)
     if rest:
         text += (" with " if text else "with ") + join_and(rest)
     return (" " + text) if text else ""

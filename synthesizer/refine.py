@@ -18,6 +18,9 @@ SEQUENCE = re.compile(r"\b(then|after that|afterwards|next|finally|lastly|once t
                       r"step \d)\b", re.IGNORECASE)
 NUMBERED = re.compile(r"(^|\n)\s*(\d+[.)]|[-*])\s+\w")
 MAX_SEQUENCE_WORDS = 2
+# "for that calendar", "the second booking in that list": a record the user never saw and does not name
+UNNAMED = re.compile(r"\bin that list\b|\b(?:for|of|to|from|on|up|cancel|update|remove|delete) that "
+                     r"(?!is\b|was\b|are\b|has\b|have\b|one\b)[a-z]+", re.IGNORECASE)
 
 
 def identifier_like(name: str) -> bool:
@@ -102,6 +105,9 @@ def check_draft(text: str, tool_names: list[str], plan: GroundedPlan | None, ste
                 if not mentioned(value, text):
                     problems.append(f"does not say the {name.replace('_', ' ')} ({value!r}): the request cannot "
                                     "be carried out as meant")
+    unnamed = UNNAMED.search(text)
+    if unnamed:
+        problems.append(f"refers to a record the user cannot identify ({unnamed.group(0)!r})")
     if len(SEQUENCE.findall(text)) > MAX_SEQUENCE_WORDS or len(NUMBERED.findall(text)) >= 2:
         problems.append("reads like a step-by-step procedure instead of a goal")
     return problems
