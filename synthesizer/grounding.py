@@ -16,7 +16,7 @@ from synthesizer.calls import CallFailed, CallResult, call_ok
 from synthesizer.discovery import ConnectedServer, ToolInfo
 from synthesizer.records import split_qualified
 from synthesizer.topology import Skeleton
-from synthesizer.values import fill_arguments
+from synthesizer.values import Known, fill_arguments
 
 
 class FedValue(BaseModel):
@@ -111,7 +111,7 @@ CREATING = ("create", "add", "new", "make", "book", "reserve", "place", "schedul
 
 async def ground(sk: Skeleton, servers: dict[str, ConnectedServer], tools: dict[str, ToolInfo],
                  rng: random.Random, episodes: dict[str, str], scenarios: dict[str, str | None],
-                 known: dict[str, dict[str, list[Any]]] | None = None) -> GroundedPlan:
+                 known: dict[str, Known] | None = None) -> GroundedPlan:
     """Run every step in order in its server's scratch episode; raise CallFailed when a step keeps failing.
 
     `known`: per server, values its initial State holds by key; a lookup or a change of an existing thing states

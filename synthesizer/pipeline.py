@@ -37,7 +37,7 @@ from synthesizer.roles.model import RoleFailed
 from synthesizer.roles.offline import irrelevant_task
 from synthesizer.schema import main_type, properties, required, resolve
 from synthesizer.topology import Sampler, Skeleton, ToolCatalog, classify
-from synthesizer.values import known_values
+from synthesizer.values import Known
 
 MAX_ATTEMPTS = 12
 REFINE_ROUNDS = 3
@@ -119,6 +119,7 @@ class RunContext:
     control: ControlPlane | None = None
     dead: dict[str, str] = field(default_factory=dict)  # server -> why it was dropped
     initial: dict[tuple[str, str | None], Any] = field(default_factory=dict)
+    known: dict[tuple[str, str | None], Known | None] = field(default_factory=dict)
     initial_source: Any = None  # async (server, scenario) -> State | None
 
     def server_tools(self, server: str) -> list[str]:
@@ -244,6 +245,15 @@ async def refine_first(ctx: RunContext, sample: Sample, out: IndexOutcome) -> tu
     return None, {"rounds": len(history) - 1, "history": history}
 
 
+async def known_of(ctx: RunContext, server: str, scenario: str | None) -> Known | None:
+    """What the scenario's State holds (values by key, records), computed once per scenario."""
+    key = (server, scenario)
+    if key not in ctx.known:
+        state = await initial_state(ctx, server, scenario)
+        ctx.known[key] = Known.of(state) if state is not None else None
+    return ctx.known[key]
+
+
 async def initial_state(ctx: RunContext, server: str, scenario: str | None) -> Any:
     key = (server, scenario)
     if key not in ctx.initial and ctx.initial_source is not None:
@@ -323,8 +333,7 @@ async def attempt_sample(ctx: RunContext, index: int, planned: Planned, anchor: 
         scenarios = {s: (rng.choice(ctx.servers[s].info.scenarios) if ctx.servers[s].info.scenarios else None)
                      for s in plan_servers}
         gold_episodes = {s: f"{base}-gold-{s}" for s in plan_servers}
-        known = {s: known_values(st) for s in plan_servers
-                 if (st := await initial_state(ctx, s, scenarios[s])) is not None}
+        known = {s: k for s in plan_servers if (k := await known_of(ctx, s, scenarios[s])) is not None}
         plan = await ground(sk, ctx.servers, ctx.tools, rng, gold_episodes, scenarios, known)
     else:
         scenarios = {anchor_server: None}

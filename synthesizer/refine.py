@@ -66,6 +66,13 @@ def mentioned(value: Any, text: str) -> bool:
     return True
 
 
+def stated_exactly(value: str, text: str) -> bool:
+    """The value itself is in the text (a date-time with its time, not just its day)."""
+    low = text.lower()
+    human = human_date(value)
+    return value.strip().lower() in low or bool(human and human.lower() in low)
+
+
 def stated_arguments(plan: GroundedPlan, j: int, tools: dict[str, Any]) -> dict[str, Any]:
     """The values of step j that the user must state: required, not fed from an earlier call."""
     step = plan.steps[j]
@@ -98,7 +105,7 @@ def check_draft(text: str, tool_names: list[str], plan: GroundedPlan | None, ste
         for j in salient(plan, steps):
             for name, value in stated_arguments(plan, j, tools).items():
                 if name in (withheld or {}).get(j, ()):
-                    if isinstance(value, str) and len(value) > 2 and mentioned(value, text):
+                    if isinstance(value, str) and len(value) > 2 and stated_exactly(value, text):
                         problems.append(f"gives away the {name.replace('_', ' ')} the user should only say when "
                                         "asked")
                     continue

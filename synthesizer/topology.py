@@ -119,7 +119,11 @@ class ToolCatalog:
         return [q for q in sorted(self.tools) if not self.needs[q]]
 
     def field_for(self, src: str, dst: str, param: str) -> str | None:
-        return next((f for s, f, _ in self.feeders.get((dst, param), []) if s == src), None)
+        cache: dict[tuple[str, str, str], str | None] = self.__dict__.setdefault("_fields", {})
+        key = (src, dst, param)
+        if key not in cache:
+            cache[key] = next((f for s, f, _ in self.feeders.get((dst, param), []) if s == src), None)
+        return cache[key]
 
     def producers_of_all(self, q: str) -> list[str]:
         """Tools that alone feed every tool-sourced required parameter of q."""
@@ -280,9 +284,7 @@ class Sampler:
     def _fan_in(self, rng: random.Random, anchor: str) -> Skeleton:
         consumer = anchor
         if not self._merges(anchor):
-            options = [q for q in self.cat.tools if q != anchor and self._merges(q) and any(
-                s == anchor for p in self._feedable(q) for s, _, _ in self.cat.feeders.get((q, p), []))]
-            consumer = self._choose(rng, sorted(set(options)))
+            consumer = self._choose(rng, self._merging_consumers(anchor))
         sk = Skeleton(nodes=[])
         params = self._feedable(consumer)
         chosen: dict[str, int] = {}
@@ -318,6 +320,14 @@ class Sampler:
         if len(sk.nodes) < 4:
             self._consume(sk, rng.randrange(len(sk.nodes)), rng, allow_repeat=True)
         return sk
+
+    def _merging_consumers(self, anchor: str) -> list[str]:
+        """Tools that anchor feeds and that also take a parameter from another producer."""
+        cache: dict[str, list[str]] = self.cat.__dict__.setdefault("_merging", {})
+        if anchor not in cache:
+            cache[anchor] = sorted(q for q in self.cat.tools if q != anchor and self._merges(q) and any(
+                s == anchor for p in self._feedable(q) for s, _, _ in self.cat.feeders.get((q, p), [])))
+        return cache[anchor]
 
     def _feedable(self, q: str) -> list[str]:
         return [p for p in self.cat.needs[q] + self.cat.optional[q] if self.cat.feeders.get((q, p))]

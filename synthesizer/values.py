@@ -231,31 +231,63 @@ def _accepts(schema: dict[str, Any], value: Any) -> bool:
     return False
 
 
-def known_values(state: Any, limit: int = 50) -> dict[str, list[Any]]:
-    """Scalar values of the State by key (`email` -> every email it holds): what a user could know and state."""
-    found: dict[str, list[Any]] = {}
+class Known:
+    """What a scenario's State holds, as a user could know it: scalar values by key (`email` -> every email) and the
+    flat records they sit in (so related values, a flight's origin, destination and date, come from one record)."""
 
-    def walk(x: Any, key: str, depth: int) -> None:
-        if depth > 8:
-            return
-        if isinstance(x, dict):
-            for k, v in x.items():
-                walk(v, str(k).lower(), depth + 1)
-        elif isinstance(x, list):
-            for v in x:
-                walk(v, key, depth + 1)
-        elif isinstance(x, (str, int)) and not isinstance(x, bool) and key:
-            bucket = found.setdefault(key, [])
-            if x not in bucket and len(bucket) < limit:
-                bucket.append(x)
+    def __init__(self, values: dict[str, list[Any]], records: list[dict[str, Any]]):
+        self.values = values
+        self.records = records
 
-    walk(state, "", 0)
-    return found
+    @classmethod
+    def of(cls, state: Any, limit: int = 50) -> Known:
+        values: dict[str, list[Any]] = {}
+        records: list[dict[str, Any]] = []
+
+        def walk(x: Any, key: str, depth: int) -> None:
+            if depth > 8:
+                return
+            if isinstance(x, dict):
+                flat = {str(k).lower(): v for k, v in x.items()
+                        if isinstance(v, (str, int)) and not isinstance(v, bool)}
+                if len(flat) >= 2:
+                    records.append(flat)
+                for k, v in x.items():
+                    walk(v, str(k).lower(), depth + 1)
+            elif isinstance(x, list):
+                for v in x:
+                    walk(v, key, depth + 1)
+            elif isinstance(x, (str, int)) and not isinstance(x, bool) and key:
+                bucket = values.setdefault(key, [])
+                if x not in bucket and len(bucket) < limit:
+                    bucket.append(x)
+
+        walk(state, "", 0)
+        return cls(values, records)
+
+    def record_for(self, names: list[str], rng: random.Random) -> dict[str, Any] | None:
+        """Values for several parameters from one record holding them all (dates taken from a date-time)."""
+        if len(names) < 2:
+            return None
+        fits = []
+        for rec in self.records:
+            got = {}
+            for n in names:
+                low = n.lower()
+                if low in rec:
+                    got[n] = rec[low]
+                elif "date" in low:
+                    stamp = next((v for k, v in rec.items() if isinstance(v, str) and (k.endswith("_at") or "date"
+                                  in k or k.startswith("depart")) and re.match(r"\d{4}-\d\d-\d\d", v)), None)
+                    if stamp:
+                        got[n] = stamp[:10]
+            if len(got) == len(names):
+                fits.append(got)
+        return rng.choice(fits) if fits else None
 
 
 def fill_arguments(input_schema: dict[str, Any], fed: dict[str, Any], rng: random.Random,
-                   tool_name: str = "", read_only: bool = False,
-                   known: dict[str, list[Any]] | None = None) -> dict[str, Any]:
+                   tool_name: str = "", read_only: bool = False, known: Known | None = None) -> dict[str, Any]:
     """Arguments in schema property order: fed values, generated required values, a few optional ones.
 
     Lookups (read-only tools) nearly always use the schema's examples: they must name something that exists.
@@ -263,6 +295,11 @@ def fill_arguments(input_schema: dict[str, Any], fed: dict[str, Any], rng: rando
     example_p = LOOKUP_EXAMPLE_P if read_only else EXAMPLE_P
     props = properties(input_schema)
     req = set(required(input_schema))
+    together: dict[str, Any] = {}
+    if known is not None and read_only and rng.random() < KNOWN_P:  # a search for something that exists
+        stated = [n for n in props if n in req and n not in fed and not is_id_like(n, resolve(props[n], input_schema))]
+        together = {k: v for k, v in (known.record_for(stated, rng) or {}).items()
+                    if _accepts(resolve(props[k], input_schema), v)}
     args: dict[str, Any] = {}
     optional: list[str] = []
     for name, raw in props.items():
@@ -273,7 +310,10 @@ def fill_arguments(input_schema: dict[str, Any], fed: dict[str, Any], rng: rando
         if is_id_like(name, s):
             continue
         if name in req:
-            pool = [v for v in (known or {}).get(name.lower(), []) if _accepts(s, v)]
+            if name in together:
+                args[name] = together[name]
+                continue
+            pool = [v for v in (known.values if known else {}).get(name.lower(), []) if _accepts(s, v)]
             if pool and rng.random() < KNOWN_P:  # a value the State holds: a lookup that finds something
                 args[name] = rng.choice(pool)
                 continue
