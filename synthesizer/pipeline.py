@@ -325,7 +325,7 @@ async def attempt_sample(ctx: RunContext, index: int, planned: Planned, anchor: 
         if sk is None:
             out.reject("no plan shape fits the tool")
             return None
-        problem = unfit(ctx, sk, mode, kind) if strict else None
+        problem = unfit(ctx, sk, mode if strict else "single_turn", kind)  # a kind never falls back
         if problem:  # known before any call: no dry run is spent on it
             out.reject(problem)
             return None
@@ -412,7 +412,8 @@ async def attempt_sample(ctx: RunContext, index: int, planned: Planned, anchor: 
         query=first, messages=rollout.messages, tools=tools, distractors=distractors,
         expected_state_hashes=plan.expected_hashes() if plan is not None and kind != "missing_info" else {},
         final_state_hashes=dict(rollout.state_hashes), checks=checks,
-        pass_at_k=PassAtK(k=ctx.k, passed=len(passed)), judge=verdict, refinement=refinement,
+        pass_at_k=PassAtK(k=ctx.k, passed=len(passed), rollouts=[c for _, c, _ in results] if ctx.k > 1 else []),
+        judge=verdict, refinement=refinement,
         models=dict(ctx.roles.models), prompt_hashes=dict(ctx.roles.prompt_hashes),
         tokens=dict(sample.tokens),
         timings=timings)

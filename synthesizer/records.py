@@ -120,6 +120,7 @@ class Checks(BaseModel):
 class PassAtK(BaseModel):
     k: int
     passed: int
+    rollouts: list[Checks] = Field(default_factory=list)  # every rollout's checks (k > 1), failures included
 
     @property
     def rate(self) -> float:

@@ -252,3 +252,13 @@ def test_synthesizer_never_imports_servers() -> None:
     proc = subprocess.run(["grep", "-r", r"import servers\|from servers", str(ROOT / "synthesizer")],
                           capture_output=True, text=True)
     assert proc.stdout == ""
+
+
+def test_pass_at_k_keeps_every_rollouts_checks(tmp_path: Path, notes_url: str) -> None:
+    config = SynthConfig(n=3, seed=2, out=tmp_path / "r", urls=[notes_url], progress=False, k=3)
+    asyncio.run(synthesize(config))
+    for r in lines(tmp_path / "r"):
+        t = Trajectory.model_validate(r)
+        assert t.pass_at_k.k == 3 and t.pass_at_k.passed == 3 and t.pass_at_k.rate == 1.0
+        assert len(t.pass_at_k.rollouts) == 3 and all(c.verified for c in t.pass_at_k.rollouts)
+        assert {k for k in t.timings if k.startswith("rollout_")} == {"rollout_0_s", "rollout_1_s", "rollout_2_s"}

@@ -258,3 +258,43 @@ def test_offline_run_over_the_farm_covers_every_shape_mode_and_kind(farm: tuple[
     assert set(summary.by_mode) == set(MODES) and set(summary.by_kind) == set(KINDS)
     assert stats.leaked_tool_names.records == 0 and stats.leaked_ids.records == 0
     assert stats.coverage.fraction >= 0.9
+
+
+def test_a_state_mismatch_is_explained_by_a_readable_diff(farm: tuple[str, str]) -> None:
+    """The gold run and a rollout that wrote another title: the hash check fails and the diff names the field."""
+    from synthesizer.checking import state_check
+    from synthesizer.controlplane import ControlPlane
+    from synthesizer.conversation import Rollout
+    from synthesizer.records import PlanCall
+
+    url, token = farm
+
+    async def scenario() -> tuple[bool | None, list[str], bool | None]:
+        hashes = {}
+        http = httpx2.AsyncClient(headers={"authorization": f"Bearer {token}"})
+        async with http, ControlPlane(url, token=token) as control:
+            client = RolloutClient(f"{url}/envs/calendar/mcp", http=http)
+            cals = await client.call_tool("list_calendars", {}, meta={"envfactory/episode": "diff-gold",
+                                                                      "envfactory/scenario": "typical"})
+            cal = next(c["id"] for c in cals.structured_content["calendars"] if not c["read_only"])
+            for episode, title in (("diff-gold", "Budget review"), ("diff-rollout", "Budget reveiw")):
+                r = await client.call_tool("create_event", {
+                    "calendar_id": cal, "title": title, "start": "2026-03-10T09:00:00Z",
+                    "end": "2026-03-10T10:00:00Z"}, meta={"envfactory/episode": episode,
+                                                          "envfactory/scenario": "typical"})
+                assert not r.is_error, r.text
+                hashes[episode] = r.meta["envfactory/state_hash"]
+            write = PlanCall(step=0, server="calendar", tool="create_event", name="calendar__create_event",
+                             arguments={}, read_only=False)
+            episodes, gold = {"calendar": "diff-rollout"}, {"calendar": "diff-gold"}
+            bad, diff = await state_check([write], {"calendar": hashes["diff-gold"]},
+                                          Rollout(messages=[], state_hashes={"calendar": hashes["diff-rollout"]}),
+                                          episodes, gold, control)
+            good, _ = await state_check([write], {"calendar": hashes["diff-gold"]},
+                                        Rollout(messages=[], state_hashes={"calendar": hashes["diff-gold"]}),
+                                        episodes, gold, control)
+            return bad, diff, good
+
+    bad, diff, good = asyncio.run(scenario())
+    assert bad is False and good is True
+    assert any("title" in line and "Budget review" in line and "Budget reveiw" in line for line in diff), diff
