@@ -224,10 +224,27 @@ def same_thing(noun: str, entity: str) -> bool:
     return bool(entity) and (noun == entity or noun.rstrip("s") == entity.rstrip("s") or noun.endswith(" " + entity))
 
 
+THIRD_PERSON = {"returns": "show me", "retrieves": "pull up", "gets": "pull up", "fetches": "pull up",
+                "lists": "show me", "shows": "show me", "provides": "give me", "reads": "pull up"}
+
+
 def first_clause(description: str) -> str:
+    """The description's first clause as a request: `Creates a new note` -> `create a new note`."""
     text = description.strip().split("\n")[0]
     text = re.split(r"(?<=[a-z0-9])[.;:](\s|$)", text)[0].strip()
-    return (text[:1].lower() + text[1:]) if text else ""
+    if not text:
+        return ""
+    first, _, rest = text.partition(" ")
+    low = first.lower()
+    if low in THIRD_PERSON:
+        first = THIRD_PERSON[low]
+    elif re.fullmatch(r"[a-z]+(ches|shes|sses|xes|zes)", low):
+        first = low[:-2]
+    elif re.fullmatch(r"[a-z]+[^s]s", low) and low not in ("this", "is", "has", "was", "does"):
+        first = low[:-1]
+    else:
+        first = first[:1].lower() + first[1:]
+    return f"{first} {rest}".strip()
 
 
 def plan_summary(ex: Execution) -> str:
