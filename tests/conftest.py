@@ -6,9 +6,11 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -23,11 +25,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+def server_log() -> IO[bytes]:
+    """Where a server subprocess writes its stderr: a file, never a pipe nobody drains (a full pipe blocks the server
+    mid-test once it has logged 64 KB)."""
+    return tempfile.TemporaryFile()  # noqa: SIM115 - closed with the process owner
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0,
+                  log: IO[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            stderr = proc.stderr.read().decode() if proc.stderr else ""
+            if log is not None:
+                log.seek(0)
+            source = log if log is not None else proc.stderr
+            stderr = source.read().decode(errors="replace") if source else ""
             raise RuntimeError(f"server exited with {proc.returncode}: {stderr}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -40,9 +52,9 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.
 class HttpServer:
     def __init__(self, argv: list[str]):
         self.port = free_port()
-        self.proc = subprocess.Popen([*argv, "--http", str(self.port)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
-        wait_for_port(self.port, self.proc)
+        self.log = server_log()
+        self.proc = subprocess.Popen([*argv, "--http", str(self.port)], stdout=subprocess.DEVNULL, stderr=self.log)
+        wait_for_port(self.port, self.proc, log=self.log)
         self.url = f"http://127.0.0.1:{self.port}/mcp"
 
     def stop(self) -> None:
@@ -51,6 +63,7 @@ class HttpServer:
             self.proc.wait(5)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        self.log.close()
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from synthesizer.fastclient import (
     ToolResult,
 )
 from synthesizer.run import TRAJECTORIES, SynthConfig, synthesize
-from tests.conftest import ROOT, HttpServer, free_port, wait_for_port
+from tests.conftest import ROOT, HttpServer, free_port, server_log, wait_for_port
 
 STATE_HASH = "envfactory/state_hash"
 FARM = ROOT / "servers" / "farm.py"
@@ -156,10 +156,11 @@ def farm() -> Iterator[tuple[str, str]]:
         pytest.skip("farm not available")
     port, token = free_port(), "test-farm-token"
     env = {k: v for k, v in os.environ.items() if k != "ENVFACTORY_TOKEN"}
+    log = server_log()
     proc = subprocess.Popen([sys.executable, "-m", "envfactory", "farm", "--port", str(port), "--workers", "0",
-                             "--token", token], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+                             "--token", token], stdout=subprocess.DEVNULL, stderr=log, env=env)
     try:
-        wait_for_port(port, proc, timeout=60)
+        wait_for_port(port, proc, timeout=60, log=log)
         yield f"http://127.0.0.1:{port}", token
     finally:
         proc.terminate()
@@ -167,6 +168,7 @@ def farm() -> Iterator[tuple[str, str]]:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
 
 
 def _app() -> typer.Typer:
@@ -189,9 +191,10 @@ def test_synthesize_from_the_farm(farm: tuple[str, str], tmp_path: Path, monkeyp
     records = [json.loads(x) for x in (tmp_path / "r" / TRAJECTORIES).read_text().splitlines()]
     assert len(records) == n
     scenarios = {e["name"]: set(e["scenarios"]) for e in envs}
-    for name in names:
+    present = [name for name in names if any(name in [e["name"] for e in r["envs"]] for r in records)]
+    assert len(present) >= 2  # anchors follow tool coverage, not a round robin of servers
+    for name in present:
         mine = [r for r in records if name in [e["name"] for e in r["envs"]]]
-        assert mine, f"no trajectory for {name}"
         for r in mine:
             assert all(e["transport"] == "http" for e in r["envs"])
             assert r["checks"]["verified"] and r["checks"]["state_match"] is True
