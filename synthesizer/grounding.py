@@ -16,7 +16,7 @@ from synthesizer.calls import CallFailed, CallResult, call_ok
 from synthesizer.discovery import ConnectedServer, ToolInfo
 from synthesizer.records import split_qualified
 from synthesizer.topology import Skeleton
-from synthesizer.values import Known, fill_arguments
+from synthesizer.values import Known, fill_arguments, value_for
 
 
 class FedValue(BaseModel):
@@ -111,7 +111,8 @@ CREATING = ("create", "add", "new", "make", "book", "reserve", "place", "schedul
 
 async def ground(sk: Skeleton, servers: dict[str, ConnectedServer], tools: dict[str, ToolInfo],
                  rng: random.Random, episodes: dict[str, str], scenarios: dict[str, str | None],
-                 known: dict[str, Known] | None = None) -> GroundedPlan:
+                 known: dict[str, Known] | None = None,
+                 into: dict[tuple[str, str, str, str], str] | None = None) -> GroundedPlan:
     """Run every step in order in its server's scratch episode; raise CallFailed when a step keeps failing.
 
     `known`: per server, values its initial State holds by key; a lookup or a change of an existing thing states
@@ -127,8 +128,10 @@ async def ground(sk: Skeleton, servers: dict[str, ConnectedServer], tools: dict[
         for attempt in range(STEP_TRIES):
             # a retry takes other items of the source lists (taken positions are avoided) and other values
             fv = fed_values(sk, j, steps, rng, taken)
-            arguments = fill_arguments(tool.input_schema, {f.param: f.value for f in fv}, rng, raw, tool.read_only,
-                                       pool)
+            fed = nest({f.param: f.value for f in fv}, {f.param: (into or {}).get((sk.nodes[f.src], name, f.param,
+                                                                                  f.field)) for f in fv},
+                       tool, rng)
+            arguments = fill_arguments(tool.input_schema, fed, rng, raw, tool.read_only, pool)
             try:
                 r = await call_ok(servers[server_name], raw, arguments, episodes[server_name],
                                   scenarios.get(server_name))
@@ -163,3 +166,30 @@ def _empty_feeds(sk: Skeleton, j: int, output: Any) -> list[str]:
         except CallFailed:
             bad.append(f"{d}:{field}")
     return bad
+
+
+def nest(fed: dict[str, Any], members: dict[str, str | None], tool: ToolInfo, rng: random.Random) -> dict[str, Any]:
+    """A value fed into a member of a composite parameter (`items` <- `[].product_id`) becomes that parameter: one
+    generated element with the member set (`[{"product_id": "prod_0003", "quantity": 1}]`)."""
+    out = dict(fed)
+    props = (tool.input_schema or {}).get("properties", {})
+    for param, member in members.items():
+        if not member or param not in props:
+            continue
+        shell = value_for(param, props[param], rng, tool.input_schema, example_p=0.0)
+        target = shell
+        path = [p for p in member.split(".") if p]
+        for part in path[:-1]:
+            key = part.removesuffix("[]")
+            if key:
+                target = target.setdefault(key, {}) if isinstance(target, dict) else target
+            if part.endswith("[]") or part == "[]":
+                if not isinstance(target, list) or not target:
+                    break
+                del target[1:]
+                target = target[0]
+        leaf = path[-1].removesuffix("[]")
+        if isinstance(target, dict):
+            target[leaf] = fed[param]
+            out[param] = shell
+    return out

@@ -334,7 +334,7 @@ async def attempt_sample(ctx: RunContext, index: int, planned: Planned, anchor: 
                      for s in plan_servers}
         gold_episodes = {s: f"{base}-gold-{s}" for s in plan_servers}
         known = {s: k for s in plan_servers if (k := await known_of(ctx, s, scenarios[s])) is not None}
-        plan = await ground(sk, ctx.servers, ctx.tools, rng, gold_episodes, scenarios, known)
+        plan = await ground(sk, ctx.servers, ctx.tools, rng, gold_episodes, scenarios, known, ctx.catalog.into)
     else:
         scenarios = {anchor_server: None}
     shown = [n for s in plan_servers for n in ctx.server_tools(s)]

@@ -303,7 +303,7 @@ async def build_context(config: SynthConfig, servers: list[ConnectedServer], pre
     if config.review:
         reviewer = client or LLMClient(LLMSettings.from_env())
     graph = await build_tool_graph(per_server, embedder=embedder, reviewer=reviewer)
-    links = tool_links(graph)
+    links = tool_links(graph, nested=True)
     catalog = ToolCatalog(links, lambda q, p: param_statable(graph, q, p))
     tools = {q: catalog.tools[q] for q in sorted(catalog.tools)}
     sampler = Sampler(catalog, max_servers=config.max_servers, max_depth=config.max_depth)

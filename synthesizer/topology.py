@@ -86,6 +86,7 @@ class ToolCatalog:
     needs: dict[str, list[str]] = field(default_factory=dict)  # required params that must come from a tool
     optional: dict[str, list[str]] = field(default_factory=dict)  # optional params that could come from a tool
     feeders: dict[tuple[str, str], list[tuple[str, str, float]]] = field(default_factory=dict)
+    into: dict[tuple[str, str, str, str], str] = field(default_factory=dict)  # (src, dst, param, field) -> member
 
     def __post_init__(self) -> None:
         for q in sorted(self.links.nodes):
@@ -99,6 +100,8 @@ class ToolCatalog:
         for a, b, data in sorted(self.links.edges(data=True), key=lambda e: (e[0], e[1])):
             for lk in data.get("links", []):
                 self.feeders.setdefault((b, lk["param"]), []).append((a, lk["field"], float(lk["score"])))
+                if lk.get("into"):  # the value goes into a member of a list/object parameter (`[].product_id`)
+                    self.into[(a, b, lk["param"], lk["field"])] = lk["into"]
         for key in self.feeders:
             self.feeders[key].sort(key=lambda f: (-f[2], f[0], f[1]))
         self.reachable = self._reachable()
