@@ -11,6 +11,7 @@ import pytest
 
 from synthesizer.discovery import ToolInfo
 from synthesizer.graph import build_tool_graph, param_statable, tool_links
+from synthesizer.grounding import nest
 from synthesizer.pipeline import Schedule
 from synthesizer.refine import check_draft, mentioned
 from synthesizer.topology import Sampler, Skeleton, ToolCatalog, classify
@@ -30,7 +31,7 @@ def catalog_tools(name: str) -> list[ToolInfo]:
 def catalog() -> ToolCatalog:
     per = {n: catalog_tools(n) for n in ("calendar", "shop", "travel")}
     g = asyncio.run(build_tool_graph(per))
-    return ToolCatalog(tool_links(g), lambda q, p: param_statable(g, q, p))
+    return ToolCatalog(tool_links(g, nested=True), lambda q, p: param_statable(g, q, p))
 
 
 @pytest.mark.parametrize(("edges", "n", "kind"), [
@@ -100,3 +101,15 @@ def test_check_draft_names_each_problem() -> None:
     assert any("step-by-step" in p for p in problems)
     assert check_draft("Please cancel my last order, the one with the blue kettle.", tools, None, [], {}) == []
     assert check_draft("   ", tools, None, [], {}) == ["the message is empty"]
+
+
+def test_a_list_parameter_fed_member_wise_is_reachable_and_built(catalog: ToolCatalog) -> None:
+    """`request_refund(order_id, items=[{product_id, quantity}])`: the product id comes from the order's items."""
+    assert "shop__request_refund" in catalog.reachable and "items" in catalog.needs["shop__request_refund"]
+    members = {v for (_, dst, param, _), v in catalog.into.items() if dst == "shop__request_refund" and param == "items"}
+    assert members == {"[].product_id"}
+    tool = catalog.tools["shop__request_refund"]
+    built = nest({"order_id": "ord_1", "items": "prod_9"}, {"order_id": None, "items": "[].product_id"}, tool,
+                 random.Random(0))
+    assert built["order_id"] == "ord_1" and len(built["items"]) == 1 and built["items"][0]["product_id"] == "prod_9"
+    assert isinstance(built["items"][0]["quantity"], int)  # the other required member is generated
