@@ -106,7 +106,8 @@ def test_check_draft_names_each_problem() -> None:
 def test_a_list_parameter_fed_member_wise_is_reachable_and_built(catalog: ToolCatalog) -> None:
     """`request_refund(order_id, items=[{product_id, quantity}])`: the product id comes from the order's items."""
     assert "shop__request_refund" in catalog.reachable and "items" in catalog.needs["shop__request_refund"]
-    members = {v for (_, dst, param, _), v in catalog.into.items() if dst == "shop__request_refund" and param == "items"}
+    members = {v for (_, dst, param, _), v in catalog.into.items()
+               if dst == "shop__request_refund" and param == "items"}
     assert members == {"[].product_id"}
     tool = catalog.tools["shop__request_refund"]
     built = nest({"order_id": "ord_1", "items": "prod_9"}, {"order_id": None, "items": "[].product_id"}, tool,
