@@ -5,6 +5,7 @@ They live in the registry, the bottom layer, because the synthesizer may import 
 
 from __future__ import annotations
 
+import functools
 import re
 
 IRREGULAR = {"people": "person", "children": "child", "statuses": "status", "addresses": "address",
@@ -12,6 +13,7 @@ IRREGULAR = {"people": "person", "children": "child", "statuses": "status", "add
              "news": "news", "settings": "setting", "analyses": "analysis"}
 
 
+@functools.lru_cache(maxsize=16384)  # pure, and asked for the same names many times by the tool graph
 def snake(text: str) -> str:
     """`petId` -> `pet_id`, `Bank-Accounts` -> `bank_accounts`, `$.xgafv` -> `xgafv`, `getURLs` -> `get_urls`."""
     text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)
@@ -20,6 +22,7 @@ def snake(text: str) -> str:
     return re.sub(r"_+", "_", text)
 
 
+@functools.lru_cache(maxsize=16384)
 def singular(word: str) -> str:
     """A rough English singular of the last word of a snake_case noun; good enough for resource names."""
     head, _, last = word.rpartition("_")

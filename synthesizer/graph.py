@@ -27,10 +27,11 @@ a server, and embeddings never admit a cross-server edge.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -244,13 +245,25 @@ UNNAMED_SOURCE = 0.6  # the description names other tools as the source: a name-
 MIN_SCORE = 0.5
 
 
-def names_a_tool(param_schema: dict[str, Any], tool_names: list[str]) -> bool:
-    desc = str(param_schema.get("description", ""))
-    return any(re.search(rf"(?<![\w]){re.escape(n)}(?![\w])", desc) for n in tool_names)
+def names_a_tool(param_schema: dict[str, Any], tool_names: Sequence[str]) -> bool:
+    return _description_names(str(param_schema.get("description", "")), tuple(tool_names))
+
+
+@functools.lru_cache(maxsize=1024)
+def _names_pattern(tool_names: tuple[str, ...]) -> re.Pattern[str]:
+    """One alternation for all names (longest first; backtracking keeps `any(search(name))` semantics)."""
+    alternatives = "|".join(re.escape(n) for n in sorted(tool_names, key=len, reverse=True))
+    return re.compile(rf"(?<![\w])(?:{alternatives})(?![\w])")
+
+
+@functools.lru_cache(maxsize=65536)
+def _description_names(description: str, tool_names: tuple[str, ...]) -> bool:
+    """Cached: the graph asks it for every (source, target, parameter) triple, with few distinct answers."""
+    return bool(tool_names and description) and _names_pattern(tool_names).search(description) is not None
 
 
 def best_field(source: ToolInfo, fields: list[OutField], target: ToolInfo, param: str, ps: dict[str, Any],
-               tool_names: list[str], cross: bool = False,
+               tool_names: Sequence[str], cross: bool = False,
                min_score: float = MIN_SCORE) -> tuple[OutField, float] | None:
     """The field of `source` that best feeds `param` of `target`, with its lexical score; None below `min_score`.
 
@@ -258,7 +271,7 @@ def best_field(source: ToolInfo, fields: list[OutField], target: ToolInfo, param
     `cross` applies the cross-server admission rule (module docstring) and ignores described sources.
     """
     named = names_a_tool(ps, tool_names)
-    factor = UNNAMED_SOURCE if named and not names_a_tool(ps, [source.name]) else 1.0
+    factor = UNNAMED_SOURCE if named and not names_a_tool(ps, (source.name,)) else 1.0
     if not cross:
         described = described_field(ps, source, fields)
         if described is not None and types_compatible(described.type, ps):
@@ -382,7 +395,7 @@ def _members(ps: dict[str, Any], root: dict[str, Any]) -> tuple[str, dict[str, d
 
 
 def _candidate(source: ToolInfo, fields: list[OutField], target: ToolInfo, param: str, ps: dict[str, Any],
-               tool_names: list[str], cross: bool, min_score: float) -> _Candidate | None:
+               tool_names: Sequence[str], cross: bool, min_score: float) -> _Candidate | None:
     """The best feed of one parameter from one source: direct for a scalar; for a list of scalars one element
     (`into="[]"`); for a list of objects or an object its best tool-sourced member (`into="[].product_id"`)."""
     root = target.input_schema
@@ -418,8 +431,11 @@ def union_graph(servers: Mapping[str, list[ToolInfo]], options: GraphOptions | N
     tools = [(s, t) for s in sorted(servers) for t in sorted(servers[s], key=lambda t: t.name)]
     for server, tool in tools:
         _add_tool(g, server, tool)
-    names = {s: sorted(t.name for t in servers[s]) for s in servers}
+    names = {s: tuple(sorted(t.name for t in servers[s])) for s in servers}
     fields = {qualified(s, t.name): output_fields(t.output_schema) for s, t in tools}
+    inputs = {qualified(s, t.name): [(param, resolve(raw, t.input_schema))
+                                     for param, raw in properties(t.input_schema).items()
+                                     if param.lower() not in NEVER_LINKED] for s, t in tools}
     for sa, a in tools:
         qa = qualified(sa, a.name)
         for sb, b in tools:
@@ -427,10 +443,7 @@ def union_graph(servers: Mapping[str, list[ToolInfo]], options: GraphOptions | N
             cross = sa != sb
             if qa == qb or (cross and not opts.cross_server):
                 continue
-            for param, raw in properties(b.input_schema).items():
-                if param.lower() in NEVER_LINKED:
-                    continue
-                ps = resolve(raw, b.input_schema)
+            for param, ps in inputs[qb]:
                 c = _candidate(a, fields[qa], b, param, ps, names[sb], cross, opts.min_score)
                 if c is None or c.type <= 0:
                     continue
