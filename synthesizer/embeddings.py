@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from synthesizer.errors import SynthError
-from synthesizer.llm import OpenAIEndpoint
+from synthesizer.llm import OpenAIEndpoint, api_error_message, one_line
 
 DEFAULT_EMBED_MODEL = "text-embedding-3-small"
 ENV_PREFIX = "ENVFACTORY_EMBED_"
@@ -95,13 +95,13 @@ class EmbeddingClient(OpenAIEndpoint):
         except openai.APITimeoutError:
             raise SynthError(f"embedding endpoint {where} timed out after {self.settings.timeout:g} s") from None
         except openai.APIConnectionError as exc:
-            raise SynthError(f"cannot reach the embedding endpoint {where}: {_one_line(exc.__cause__ or exc)}"
+            raise SynthError(f"cannot reach the embedding endpoint {where}: {one_line(exc.__cause__ or exc, 200)}"
                              ) from None
         except openai.APIStatusError as exc:
             raise SynthError(f"embedding endpoint {where} answered HTTP {exc.status_code}: "
-                             f"{_one_line(_error_message(exc))}") from None
+                             f"{one_line(api_error_message(exc), 200)}") from None
         except openai.OpenAIError as exc:
-            raise SynthError(f"embedding endpoint {where} failed: {_one_line(exc)}") from None
+            raise SynthError(f"embedding endpoint {where} failed: {one_line(exc, 200)}") from None
         return _vectors(response, len(batch), where)
 
 
@@ -128,19 +128,3 @@ def cosine(a: Sequence[float], b: Sequence[float]) -> float:
     if not na or not nb:
         return 0.0
     return sum(x * y for x, y in zip(a, b, strict=False)) / (na * nb)
-
-
-def _error_message(exc: Any) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-        if isinstance(inner, str):
-            return inner
-    return str(getattr(exc, "message", None) or exc)
-
-
-def _one_line(value: object, limit: int = 200) -> str:
-    text = " ".join(str(value).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -209,7 +209,8 @@ def _check_tools(json_mode: bool, tools: list[dict[str, Any]] | None) -> None:
         raise ValueError("json_mode and tools are mutually exclusive: ask for JSON or offer tools, not both")
 
 
-def _one_line(text: str, limit: int = 300) -> str:
+def one_line(text: object, limit: int = 300) -> str:
+    """A message squeezed onto one line (for one-line errors)."""
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -343,14 +344,14 @@ class LLMClient(OpenAIEndpoint):
             except openai.APITimeoutError:
                 problem = f"timed out after {s.timeout:g} s"
             except openai.APIConnectionError as exc:
-                problem = f"connection failed: {_one_line(exc.__cause__ or exc, 160)}"
+                problem = f"connection failed: {one_line(exc.__cause__ or exc, 160)}"
             except openai.APIStatusError as exc:
-                problem = f"HTTP {exc.status_code}: {_one_line(_error_message(exc), 200)}"
+                problem = f"HTTP {exc.status_code}: {one_line(api_error_message(exc), 200)}"
                 if exc.status_code not in RETRYABLE_STATUS and exc.status_code < 500:
                     raise LLMInfraError(f"model endpoint {where} refused the request ({problem})") from None
                 retry_after = _retry_after(exc)
             except openai.OpenAIError as exc:  # malformed response body and the like
-                problem = f"{type(exc).__name__}: {_one_line(exc, 200)}"
+                problem = f"{type(exc).__name__}: {one_line(exc, 200)}"
             else:
                 return self._read(response, usage)
             if retry >= s.max_retries:
@@ -386,7 +387,8 @@ def _tool_call(call: Any, index: int) -> ToolCall:
     return ToolCall(id=getattr(call, "id", None) or f"call_{index}", name=name or "", arguments=arguments or "")
 
 
-def _error_message(exc: Any) -> str:
+def api_error_message(exc: Any) -> str:
+    """The message of an OpenAI-compatible endpoint's error body (or the exception's)."""
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
         inner = body.get("error", body)
