@@ -21,16 +21,14 @@ one function turn with the list; `tools` = JSON list of the `function` objects).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
 from synthesizer.errors import SynthError
+from synthesizer.files import atomic_path
 from synthesizer.records import FORMAT, Trajectory
 
 FORMATS = ("openai", "sharegpt", "llamafactory", "verl")
@@ -367,20 +365,6 @@ def verl_schema() -> Any:
 
 
 # --- writing ---------------------------------------------------------------------------------------------------------
-
-
-@contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """A temporary path beside `target`, moved over it (os.replace) only when the block succeeds."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _write_jsonl(rows: list[dict[str, Any]], out: Path) -> None:

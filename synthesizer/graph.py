@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from registry.naming import snake
 from synthesizer.discovery import ToolInfo
 from synthesizer.embeddings import Embedder
 from synthesizer.errors import SynthError
+from synthesizer.files import write_json_atomic
 from synthesizer.llm import ChatModel, LLMInfraError, LLMReplyError
 from synthesizer.records import qualified
 from synthesizer.schema import (
@@ -736,12 +736,7 @@ def graph_from_json(data: dict[str, Any]) -> nx.DiGraph:
 
 def save_graph(g: nx.DiGraph, path: Path | str) -> Path:
     """Write the graph as JSON (atomically: a reader never sees half a file)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(graph_to_json(g), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
-    return target
+    return write_json_atomic(Path(path), graph_to_json(g), indent=1)
 
 
 def load_graph(path: Path | str) -> nx.DiGraph:

@@ -28,6 +28,7 @@ from synthesizer.discovery import (
     sources_from_farm,
 )
 from synthesizer.errors import SynthError
+from synthesizer.files import write_json_atomic
 from synthesizer.graph import build_tool_graph, graph_stats, param_statable, tool_links
 from synthesizer.llm import LLMClient, LLMSettings
 from synthesizer.pipeline import MAX_ATTEMPTS, IndexOutcome, RunContext, Schedule, synthesize_index
@@ -108,12 +109,6 @@ def repair_and_read(path: Path) -> list[dict[str, Any]]:
         except ValueError as exc:
             raise SynthError(f"{path}: line {n} is not valid JSON; remove it or use another --out") from exc
     return records
-
-
-def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def check_resume(config: SynthConfig, manifest: dict[str, Any] | None, has_records: bool) -> None:
