@@ -12,9 +12,10 @@ from synthesizer.callmatch import match_calls
 from synthesizer.controlplane import ControlPlane, state_diff
 from synthesizer.conversation import Rollout
 from synthesizer.errors import SynthError
+from synthesizer.leaks import leaked_tools
 from synthesizer.query import id_values
 from synthesizer.records import CallCheck, Checks, PlanCall, split_qualified
-from synthesizer.refine import leaked_ids, leaked_tools
+from synthesizer.refine import leaked_ids
 from synthesizer.roles.base import Sample
 from synthesizer.roles.offline import is_question
 

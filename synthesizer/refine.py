@@ -10,8 +10,8 @@ import re
 from typing import Any
 
 from synthesizer.grounding import GroundedPlan
+from synthesizer.leaks import leaked_tools
 from synthesizer.query import human_date, id_values, salient
-from synthesizer.records import SEP
 from synthesizer.schema import properties, required, resolve
 
 SEQUENCE = re.compile(r"\b(then|after that|afterwards|next|finally|lastly|once that's done|first|second|third|"
@@ -21,23 +21,6 @@ MAX_SEQUENCE_WORDS = 2
 # "for that calendar", "the second booking in that list": a record the user never saw and does not name
 UNNAMED = re.compile(r"\bin that list\b|\b(?:for|of|to|from|on|up|cancel|update|remove|delete) that "
                      r"(?!is\b|was\b|are\b|has\b|have\b|one\b)[a-z]+", re.IGNORECASE)
-
-
-def identifier_like(name: str) -> bool:
-    """Names a person would not write in prose: snake_case, kebab-case, camelCase, namespaced."""
-    return "_" in name or "-" in name or SEP in name or bool(re.search(r"[a-z][A-Z]", name))
-
-
-def leaked_tools(text: str, tool_names: list[str]) -> list[str]:
-    low = text.lower()
-    found = []
-    for name in tool_names:
-        raw = name.split(SEP, 1)[-1]
-        for candidate in {name, raw}:
-            if identifier_like(candidate) and re.search(rf"(?<![\w]){re.escape(candidate.lower())}(?![\w])", low):
-                found.append(candidate)
-                break
-    return sorted(set(found))
 
 
 def leaked_ids(text: str, ids: set[str]) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, Field, ValidationError
 
 from synthesizer.errors import SynthError
+from synthesizer.leaks import leaked_tools
 from synthesizer.records import (
     FORMAT,
     Mode,
@@ -31,7 +32,6 @@ MANIFEST = "manifest.json"
 MAX_EXAMPLES = 10
 MIN_ID_CHARS = 4  # shorter fed strings ("ok", "EU") appear in ordinary prose
 MIN_ID_DIGITS = 4  # shorter fed numbers (counts, small ids) appear in ordinary prose
-_IDENT_CHAR = r"[A-Za-z0-9_-]"  # characters that continue a tool-name identifier
 
 
 class LeakExample(BaseModel):
@@ -174,26 +174,6 @@ def first_user_text(t: Trajectory) -> str:
             return "\n".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
         return content if isinstance(content, str) else ""
     return t.query
-
-
-def is_identifier(name: str) -> bool:
-    """Tool names an ordinary sentence would not contain: snake_case, kebab-case or camelCase."""
-    return bool(re.search(r"[_-]", name) or re.search(r"[a-z0-9][A-Z]", name))
-
-
-def tool_name_pattern(names: Iterable[str]) -> re.Pattern[str] | None:
-    """One case-insensitive whole-word regex over all names (longest first); None when there are none."""
-    unique = sorted({n for n in names if n}, key=lambda n: (-len(n), n))
-    if not unique:
-        return None
-    body = "|".join(re.escape(n) for n in unique)
-    return re.compile(rf"(?<!{_IDENT_CHAR})(?:{body})(?!{_IDENT_CHAR})", re.IGNORECASE)
-
-
-def leaked_tool_names(text: str, pattern: re.Pattern[str] | None, canonical: dict[str, str]) -> list[str]:
-    if pattern is None:
-        return []
-    return sorted({canonical[m.group(0).lower()] for m in pattern.finditer(text)})
 
 
 def _scalars(value: Any) -> Iterator[Any]:
@@ -358,16 +338,10 @@ def coverage(universe: dict[str, tuple[list[str], Literal["manifest", "records"]
 
 def _tool_leaks(universe: dict[str, tuple[list[str], Literal["manifest", "records"]]],
                 texts: list[tuple[str, str]]) -> Leaks:
-    canonical: dict[str, str] = {}
-    for server, (tools, _) in universe.items():
-        for tool in tools:
-            canonical.setdefault(qualified(server, tool).lower(), qualified(server, tool))
-            if is_identifier(tool):
-                canonical.setdefault(tool.lower(), tool)
-    pattern = tool_name_pattern(canonical.values())
+    names = [qualified(server, tool) for server, (tools, _) in universe.items() for tool in tools]
     leaks = Leaks()
     for record_id, text in texts:
-        _add_leak(leaks, record_id, leaked_tool_names(text, pattern, canonical))
+        _add_leak(leaks, record_id, leaked_tools(text, names))
     return leaks
 
 

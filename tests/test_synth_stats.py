@@ -11,6 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from synthesizer.errors import SynthError
+from synthesizer.leaks import is_identifier
 from synthesizer.records import (
     CallCheck,
     Checks,
@@ -25,7 +26,7 @@ from synthesizer.records import (
     Verdict,
     qualified,
 )
-from synthesizer.stats import PLOTS, compute_stats, is_identifier, write_plots
+from synthesizer.stats import PLOTS, compute_stats, write_plots
 from synthesizer.stats_cli import stats as stats_command
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
