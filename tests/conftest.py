@@ -81,6 +81,16 @@ def notes_http() -> Iterator[HttpServer]:
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def notes_url() -> Iterator[str]:
+    """The notes fixture over streamable HTTP, shared by a module's tests (episodes keep them apart)."""
+    server = HttpServer([sys.executable, str(NOTES / "server.py")])
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

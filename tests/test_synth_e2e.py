@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,15 +25,6 @@ from tests.conftest import HttpServer, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTES = ROOT / "tests" / "fixtures" / "envs" / "notes"
-
-
-@pytest.fixture(scope="module")
-def notes_url() -> Iterator[str]:
-    server = HttpServer([sys.executable, str(NOTES / "server.py")])
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 def run(out: Path, n: int, urls: list[str], seed: int = 0, mcp_config: Path | None = None):

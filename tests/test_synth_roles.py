@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from synthesizer.errors import SynthError
 from synthesizer.roles.factory import ROLE_NAMES
 from synthesizer.roles.prompts import prompt_hash
 from synthesizer.run import MANIFEST, TRAJECTORIES, SynthConfig, synthesize
-from tests.conftest import NOTES, HttpServer, free_port
+from tests.conftest import free_port
 from tests.fixtures.scripted_llm import ScriptedLLMServer, Step, text, tool_calls
 
 MODEL = "scripted-model"
@@ -41,15 +40,6 @@ Record = dict[str, Any]
 
 
 # --- fixtures ---------------------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def notes_url() -> Iterator[str]:
-    server = HttpServer([sys.executable, str(NOTES / "server.py")])
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
 
 @pytest.fixture(scope="module")
 def offline(notes_url: str, tmp_path_factory: pytest.TempPathFactory) -> Callable[[int], Record]:
