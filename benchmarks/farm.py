@@ -34,21 +34,15 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from procs import free_port, tree, tree_cpu, tree_rss  # noqa: E402
 
 from registry.catalog import verified_envs  # noqa: E402
 from synthesizer.fastclient import RolloutClient  # noqa: E402
 
-TICKS = os.sysconf("SC_CLK_TCK")
 ENV, READ_TOOL, READ_ARGS = "calendar", "list_calendars", {"limit": 5}
 
 
 # --- processes ---------------------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> float:
     start = time.perf_counter()
@@ -61,47 +55,6 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> 
         except OSError:
             time.sleep(0.02)
     raise SystemExit(f"nothing listening on {port}")
-
-
-def tree(pid: int) -> list[int]:
-    """pid and its descendants, from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo += children.get(p, [])
-    return out
-
-
-def tree_cpu(pid: int) -> float:
-    total = 0.0
-    for p in tree(pid):
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / TICKS
-        except (OSError, IndexError):
-            pass
-    return total
-
-
-def tree_rss(pid: int) -> int:
-    total = 0
-    for p in tree(pid):
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            pass
-    return total
 
 
 class Server:

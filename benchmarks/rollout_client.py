@@ -33,17 +33,12 @@ from mcp.client.streamable_http import streamable_http_client
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from procs import free_port  # noqa: E402
 
 from synthesizer.fastclient import RolloutClient  # noqa: E402
 
 NOTES = ROOT / "tests" / "fixtures" / "envs" / "notes" / "server.py"
 Call = Callable[[str, dict[str, Any], dict[str, Any]], Awaitable[Any]]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(pin: bool) -> tuple[subprocess.Popen[bytes], str]:

@@ -43,8 +43,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from procs import free_port, tree_cpu  # noqa: E402
 
-TICKS = os.sysconf("SC_CLK_TCK")
 TOKEN = "bench-synth-token"
 LATENCY = 0.2
 MODEL_ROLES = ["planner", "writer", "judge"]
@@ -53,12 +53,6 @@ _stderr: dict[int, Any] = {}  # pid -> the temporary file its stderr goes to (a 
 
 
 # --- processes ---------------------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def launch(argv: list[str]) -> subprocess.Popen[bytes]:
     """A child in its own process group (so its workers can be found and ended), registered for cleanup."""
@@ -116,34 +110,6 @@ def stop_all() -> None:
 
 def on_signal(signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
-
-
-def tree(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo += children.get(p, [])
-    return out
-
-
-def tree_cpu(pid: int) -> float:
-    total = 0.0
-    for p in tree(pid):
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / TICKS
-        except (OSError, IndexError):
-            pass
-    return total
 
 
 def start_farm(workers: int | None) -> tuple[subprocess.Popen[bytes], str]:
