@@ -291,12 +291,12 @@ async def build_context(config: SynthConfig, servers: list[ConnectedServer], pre
     if config.embeddings:
         from synthesizer.embeddings import EmbeddingClient, EmbeddingSettings
 
-        embedder = EmbeddingClient(EmbeddingSettings.from_env())
+        embedder = await stack.enter_async_context(EmbeddingClient(EmbeddingSettings.from_env()))
     roles, client = model_roles(config.model_roles, config.seed)
     if client is not None:
         await stack.enter_async_context(client)
     if config.review:
-        reviewer = client or LLMClient(LLMSettings.from_env())
+        reviewer = client or await stack.enter_async_context(LLMClient(LLMSettings.from_env()))
     graph = await build_tool_graph(per_server, embedder=embedder, reviewer=reviewer)
     links = tool_links(graph, nested=True)
     catalog = ToolCatalog(links, lambda q, p: param_statable(graph, q, p))
