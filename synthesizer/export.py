@@ -431,8 +431,3 @@ def export(run_dir: Path, fmt: str, out: Path | None = None) -> ExportResult:
     info = merge_dataset_info(out, DATASET_INFO_ENTRIES[fmt]) if fmt in DATASET_INFO_ENTRIES else None
     return ExportResult(format=fmt, path=out, rows=len(rows), read=len(records),
                         unverified=len(records) - len(verified), problems=problems, dataset_info=info)
-
-
-def export_openai(run_dir: Path, out_path: Path) -> int:
-    """The OpenAI export (kept for callers of the first exporter); returns the number of rows."""
-    return export(run_dir, "openai", out_path).rows

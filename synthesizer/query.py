@@ -7,8 +7,6 @@ import random
 import re
 from typing import Any
 
-from pydantic import BaseModel
-
 from synthesizer.discovery import ToolInfo
 from synthesizer.graph import NAME_KEYS, VERBS, tool_noun
 from synthesizer.grounding import FedValue as Feed
@@ -34,16 +32,8 @@ VERB_PHRASES: dict[str, tuple[str, str]] = {
 }
 OPENERS = ["", "Hi! ", "Hello! ", "I need a hand with something. ", "Quick request: "]
 FIRST = ["Could you {x}?", "Please {x}.", "I'd like you to {x}.", "Can you {x}?"]
-MIDDLE = ["Then {x}.", "After that, {x}.", "Next, {x}.", "Once that's done, {x}."]
-LAST = ["Finally, {x}.", "And then {x}.", "Lastly, {x}."]
 ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"]
 NEVER_SHOWN = ("cursor", "limit", "offset", "page")
-
-
-class QueryParts(BaseModel):
-    query: str
-    intent: str
-    actions: list[str]  # past-tense summary per step, for the final answer
 
 
 def record_name(record: dict[str, Any] | None) -> str | None:
