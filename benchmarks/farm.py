@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from procs import free_port, tree, tree_cpu, tree_rss  # noqa: E402
 
 from registry.catalog import verified_envs  # noqa: E402
-from synthesizer.fastclient import RolloutClient  # noqa: E402
+from synthesizer.discovery.fastclient import RolloutClient  # noqa: E402
 
 ENV, READ_TOOL, READ_ARGS = "calendar", "list_calendars", {"limit": 5}
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from registry.catalog import verified_envs
 from registry.envdir import load_env_dir
-from servers.episodes import Limits
-from servers.farm import FarmSettings, serve_farm
+from servers.farm.app import FarmSettings, serve_farm
+from servers.farm.episodes import Limits
 
 if __name__ == "__main__":
     envs = {e.name: e for e in verified_envs()}

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from procs import free_port  # noqa: E402
 
-from synthesizer.fastclient import RolloutClient  # noqa: E402
+from synthesizer.discovery.fastclient import RolloutClient  # noqa: E402
 
 NOTES = ROOT / "tests" / "fixtures" / "envs" / "notes" / "server.py"
 Call = Callable[[str, dict[str, Any], dict[str, Any]], Awaitable[Any]]

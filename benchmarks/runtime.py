@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from registry.catalog import verified_envs
-from servers.mcp_server import META_EPISODE, build_server
-from servers.runtime import EnvRuntime
+from servers.runtime.mcp_server import META_EPISODE, build_server
+from servers.runtime.runtime import EnvRuntime
 
 
 def first_read_call(rt: EnvRuntime) -> tuple[str, dict]:

@@ -1,3 +1,3 @@
-from envfactory.cli import main
+from envfactory.cli.app import main
 
 main()

@@ -1,6 +1,6 @@
 """What environment code may import from the project: the error type, the State base and canonical hashing.
 
-This module is the only project import allowed in `env.py` (see servers/verify/static.py). It has no I/O and no
+This module is the only project import allowed in `env.py` (see servers/runtime/policy.py). It has no I/O and no
 dependency beyond pydantic and the standard library, so it is safe to load next to untrusted code.
 """
 

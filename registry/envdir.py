@@ -23,9 +23,9 @@ class EnvLoadError(Exception):
 
 
 def envs_root() -> Path:
-    """The catalog directory: `registry/envs` beside this file, or `$ENVFACTORY_ENVS` when set (tests, deployments)."""
+    """The catalog directory: `environments` beside this file, or `$ENVFACTORY_ENVS` when set (tests, deployments)."""
     override = os.environ.get("ENVFACTORY_ENVS")
-    return Path(override).resolve() if override else Path(__file__).resolve().parent / "envs"
+    return Path(override).resolve() if override else Path(__file__).resolve().parents[1] / "environments"
 
 
 def _describe(exc: ValidationError) -> str:
@@ -55,7 +55,7 @@ def parse_model(model: type[M], path: Path) -> M:
 
 @dataclass
 class EnvDir:
-    """An environment directory as files on disk. Executing env.py is the runtime's job (servers/runtime.py)."""
+    """An environment directory as files on disk. Executing env.py is the runtime's job (servers/runtime/runtime.py)."""
 
     path: Path
     spec: EnvSpec

@@ -11,16 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from synthesizer.calls import CallFailed, ServerLost
-from synthesizer.checking import verify
-from synthesizer.controlplane import ControlPlane
-from synthesizer.conversation import Rollout, converse
-from synthesizer.discovery import ConnectedServer, ToolInfo
-from synthesizer.errors import SynthError
-from synthesizer.grounding import GroundedPlan, ground
-from synthesizer.llm import LLMInfraError
-from synthesizer.query import plan_summary, salient
-from synthesizer.records import (
+from common.llm import LLMInfraError
+from synthesizer.data.records import (
     EnvRef,
     Feed,
     Intent,
@@ -31,13 +23,21 @@ from synthesizer.records import (
     split_qualified,
     trajectory_id,
 )
-from synthesizer.refine import check_draft, mentioned, stated_arguments
-from synthesizer.roles.base import Roles, Sample
-from synthesizer.roles.model import RoleFailed
-from synthesizer.roles.offline import irrelevant_task
-from synthesizer.schema import main_type, properties, required, resolve
-from synthesizer.topology import Sampler, Skeleton, ToolCatalog, classify
-from synthesizer.values import Known
+from synthesizer.discovery.calls import CallFailed, ServerLost
+from synthesizer.discovery.controlplane import ControlPlane
+from synthesizer.discovery.sources import ConnectedServer, ToolInfo
+from synthesizer.errors import SynthError
+from synthesizer.plan.grounding import GroundedPlan, ground
+from synthesizer.plan.schema import main_type, properties, required, resolve
+from synthesizer.plan.topology import Sampler, Skeleton, ToolCatalog, classify
+from synthesizer.plan.values import Known
+from synthesizer.query.compose import plan_summary, salient
+from synthesizer.query.refine import check_draft, mentioned, stated_arguments
+from synthesizer.query.roles.base import Roles, Sample
+from synthesizer.query.roles.model import RoleFailed
+from synthesizer.query.roles.offline import irrelevant_task
+from synthesizer.rollout.checking import verify
+from synthesizer.rollout.conversation import Rollout, converse
 
 MAX_ATTEMPTS = 12
 REFINE_ROUNDS = 3

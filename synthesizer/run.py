@@ -17,9 +17,13 @@ from pydantic import BaseModel, Field
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from common.files import write_json_atomic
+from common.llm import LLMClient, LLMSettings
 from registry.envdir import EnvLoadError, find_env
-from synthesizer.controlplane import ControlPlane
-from synthesizer.discovery import (
+from synthesizer.data.records import FORMAT as RECORD_FORMAT
+from synthesizer.data.records import read_manifest
+from synthesizer.discovery.controlplane import ControlPlane
+from synthesizer.discovery.sources import (
     ConnectedServer,
     ServerSource,
     connect_all,
@@ -28,14 +32,10 @@ from synthesizer.discovery import (
     sources_from_farm,
 )
 from synthesizer.errors import SynthError
-from synthesizer.files import write_json_atomic
-from synthesizer.graph import build_tool_graph, graph_stats, param_statable, tool_links
-from synthesizer.llm import LLMClient, LLMSettings
+from synthesizer.graph.links import build_tool_graph, graph_stats, param_statable, tool_links
 from synthesizer.pipeline import MAX_ATTEMPTS, IndexOutcome, RunContext, Schedule, synthesize_index
-from synthesizer.records import FORMAT as RECORD_FORMAT
-from synthesizer.records import read_manifest
-from synthesizer.roles.factory import model_roles
-from synthesizer.topology import Sampler, ToolCatalog
+from synthesizer.plan.topology import Sampler, ToolCatalog
+from synthesizer.query.roles.factory import model_roles
 
 TRAJECTORIES = "trajectories.jsonl"
 MANIFEST = "manifest.json"
@@ -289,7 +289,7 @@ async def build_context(config: SynthConfig, servers: list[ConnectedServer], pre
     per_server = {s.name: s.info.tools for s in servers}
     embedder = reviewer = None
     if config.embeddings:
-        from synthesizer.embeddings import EmbeddingClient, EmbeddingSettings
+        from common.embeddings import EmbeddingClient, EmbeddingSettings
 
         embedder = await stack.enter_async_context(EmbeddingClient(EmbeddingSettings.from_env()))
     roles, client = model_roles(config.model_roles, config.seed)

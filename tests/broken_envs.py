@@ -59,8 +59,8 @@ from pathlib import Path
 import anyio
 
 from registry.spec import ToolSpec
-from servers.mcp_server import build_server, serve_stdio
-from servers.runtime import EnvRuntime
+from servers.runtime.mcp_server import build_server, serve_stdio
+from servers.runtime.runtime import EnvRuntime
 
 if __name__ == "__main__":
     runtime = EnvRuntime.load(Path(__file__).resolve().parent)

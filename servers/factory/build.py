@@ -106,7 +106,7 @@ class Builder:
     def _llm(self) -> Any:
         """The one LLM client of this build (settings from ENVFACTORY_LLM_*, overridden by --model/--base-url)."""
         if self._client is None:
-            from synthesizer.llm import LLMClient, LLMSettings
+            from common.llm import LLMClient, LLMSettings
 
             overrides = {k: v for k, v in {"model": self.options.model, "base_url": self.options.base_url}.items() if v}
             self._client = LLMClient(LLMSettings.from_env().model_copy(update=overrides))
@@ -244,8 +244,8 @@ class Builder:
         self._save(workdir, cp)
 
     async def _generate_with_model(self, api: Any, workdir: Path, candidate: Path) -> dict[str, Any]:
+        from common.llm import LLMInfraError
         from servers.factory.generators.model import generate_with_model
-        from synthesizer.llm import LLMInfraError
 
         try:
             outcome = await generate_with_model(api, candidate.parent, self._llm(),
@@ -263,7 +263,7 @@ class Builder:
         return {"attempts": outcome.attempts, "tokens": tokens}
 
     async def _verify(self, candidate: Path, workdir: Path, cp: Checkpoint, result: BuildResult) -> VerificationReport:
-        from servers.verify import averify_env
+        from servers.verify.verifier import averify_env
 
         stage = cp.stage("verify")
         report_path = candidate / "report.json"

@@ -23,8 +23,8 @@ from mcp.client.stdio import stdio_client
 from registry.contract import canonical_json
 from registry.envdir import EnvDir
 from registry.spec import Check, CheckResult, ToolSpec
-from servers.checks import substitute
-from servers.mcp_server import META_EPISODE, META_SCENARIO, META_STATE_HASH
+from servers.runtime.mcp_server import META_EPISODE, META_SCENARIO, META_STATE_HASH
+from servers.verify.checks import substitute
 from servers.verify.common import first_difference, result, short
 
 TIMEOUT = 60.0

@@ -25,9 +25,9 @@ from pydantic import ValidationError
 from registry.contract import canonical_json
 from registry.envdir import EnvDir, EnvLoadError, load_env_dir, parse_model
 from registry.spec import Check, CheckResult, CheckSuite
-from servers.checks import CheckRun, check_coverage, run_check
-from servers.runtime import CallOutcome, EnvRuntime, Episode
-from servers.sandbox import load_guarded
+from servers.runtime.runtime import CallOutcome, EnvRuntime, Episode
+from servers.runtime.sandbox import load_guarded
+from servers.verify.checks import CheckRun, check_coverage, run_check
 from servers.verify.common import PROTOCOL_REPLAY_CHECKS, first_difference, result, short, skipped
 from servers.verify.fuzz import Fuzzer, violating_cases
 

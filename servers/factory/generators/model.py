@@ -30,13 +30,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from common.llm import ChatModel, LLMInfraError, LLMReply, LLMReplyError, Usage
 from registry.contract import sha256_text
 from registry.server_template import SERVER_PY
 from registry.spec import CheckSuite, EnvSpec, Provenance, Scenario, VerificationReport
 from servers.factory.apimodel import ApiModel
 from servers.factory.generators import prompts
-from servers.verify import averify_env, static_problems
-from synthesizer.llm import ChatModel, LLMInfraError, LLMReply, LLMReplyError, Usage
+from servers.verify.verifier import averify_env, static_problems
 
 __all__ = ["AttemptRecord", "ModelBuildResult", "extract_python", "generate_with_model"]
 
@@ -253,7 +253,7 @@ from servers.verify.worker import apply_limits
 apply_limits()
 out, sys.stdout = sys.stdout, sys.stderr
 from registry.envdir import load_env_dir
-from servers.sandbox import load_guarded
+from servers.runtime.sandbox import load_guarded
 module = load_guarded(load_env_dir(Path(sys.argv[1])), "envfactory_schema_probe")
 out.write(json.dumps(module.State.model_json_schema()))
 """

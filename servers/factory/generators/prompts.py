@@ -14,7 +14,7 @@ however many revisions there are.
    code, and re-sending dozens of records costs tokens and invites drift).
 
 The system prompt holds the contract (docs/environment-contract.md, verbatim) and a reference excerpt (parts of
-registry/envs/calendar: State, pagination helper, a read, a write, a few checks). Everything here is a pure function
+environments/calendar: State, pagination helper, a read, a write, a few checks). Everything here is a pure function
 of its inputs plus those two files, read when a prompt is built (never at import).
 """
 
@@ -31,7 +31,7 @@ from servers.factory.apimodel import ApiModel
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 CONTRACT_DOC = PROJECT_ROOT / "docs" / "environment-contract.md"
-REFERENCE_ENV = PROJECT_ROOT / "registry" / "envs" / "calendar"
+REFERENCE_ENV = PROJECT_ROOT / "environments" / "calendar"
 REFERENCE_FUNCTIONS = ("_fmt", "_stored", "_now", "_page", "_calendar", "_calendar_view", "list_calendars",
                        "get_calendar")
 """Self-contained: every helper these functions call is included (a write tool is in the contract text)."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from registry.naming import IRREGULAR, singular, snake
+from common.naming import IRREGULAR, singular, snake
 from registry.spec import ToolAnnotationsSpec
 
 from ..apimodel import Param

@@ -20,7 +20,7 @@ from servers.factory.generators.offline.checks import build_checks
 from servers.factory.generators.offline.codegen import render_env
 from servers.factory.generators.offline.resources import infer
 from servers.factory.generators.offline.schema_probe import ProbeError, state_schema
-from servers.verify.static import static_problems
+from servers.runtime.policy import static_problems
 
 __all__ = ["GenerationError", "generate_offline"]
 

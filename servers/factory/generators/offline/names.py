@@ -5,9 +5,9 @@ from __future__ import annotations
 import keyword
 import re
 
-from registry.naming import IRREGULAR as _IRREGULAR
-from registry.naming import singular
-from registry.naming import snake as common_snake
+from common.naming import IRREGULAR as _IRREGULAR
+from common.naming import singular
+from common.naming import snake as common_snake
 
 
 def snake(text: str) -> str:

@@ -20,7 +20,7 @@ import json, sys
 from servers.verify.worker import apply_limits
 apply_limits()
 from registry.envdir import load_env_dir
-from servers.sandbox import load_guarded
+from servers.runtime.sandbox import load_guarded
 env_dir = load_env_dir(sys.argv[1])
 module = load_guarded(env_dir, "envfactory_offline_probe")
 problems = []

@@ -1,0 +1,195 @@
+"""Grounded dry run: execute a skeleton in scratch episodes, feeding parameters from real earlier outputs.
+
+A plan is only worth a model's time if it runs: every call must succeed against the scenario's State, with ids that
+exist. The executed calls (arguments and outputs) become the gold plan, and the scratch episodes' final State hashes
+the expected ones.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from pydantic import BaseModel
+
+from synthesizer.data.records import split_qualified
+from synthesizer.discovery.calls import CallFailed, CallResult, call_ok
+from synthesizer.discovery.sources import ConnectedServer, ToolInfo
+from synthesizer.plan.topology import Skeleton
+from synthesizer.plan.values import Known, fill_arguments, value_for
+
+
+class FedValue(BaseModel):
+    """Where a fed argument came from: output of step `src` at `field`, and the record holding it (for naming)."""
+
+    param: str
+    src: int
+    field: str
+    value: Any
+    record: dict[str, Any] | None = None
+    position: int | None = None
+    count: int | None = None
+
+
+class Step(BaseModel):
+    name: str  # namespaced
+    server: str
+    tool: str
+    arguments: dict[str, Any]
+    output: Any
+    text: str
+    state_hash: str | None = None
+    read_only: bool = False
+
+
+class GroundedPlan(BaseModel):
+    skeleton: Skeleton
+    steps: list[Step]
+    feeds: list[list[FedValue]]
+    scenarios: dict[str, str | None]
+    episodes: dict[str, str]  # server -> scratch episode
+
+    @property
+    def servers(self) -> list[str]:
+        return list(dict.fromkeys(s.server for s in self.steps))
+
+    def expected_hashes(self) -> dict[str, str | None]:
+        out: dict[str, str | None] = {}
+        for s in self.steps:
+            out[s.server] = s.state_hash
+        return out
+
+
+def pick(output: Any, path: str, rng: random.Random, avoid: set[int] | None = None,
+         memo: dict[str, int] | None = None) -> tuple[Any, dict | None, int | None, int | None]:
+    """The value at `path` (`orders[].id`): a seeded item of each list, avoiding positions siblings already took."""
+    memo = {} if memo is None else memo
+    cur: Any = output
+    record: dict | None = output if isinstance(output, dict) else None
+    position = count = None
+    done: list[str] = []
+    for part in path.split("."):
+        key = part.rstrip("[]")
+        if key:
+            if not isinstance(cur, dict) or key not in cur or cur[key] is None:
+                raise CallFailed(f"output has no {'.'.join([*done, part])}")
+            cur = cur[key]
+        done.append(key)
+        for _ in range((len(part) - len(key)) // 2):
+            if not isinstance(cur, list) or not cur:
+                raise CallFailed(f"output list {'.'.join(done)} is empty")
+            prefix = ".".join(done)
+            if prefix not in memo:
+                free = [i for i in range(len(cur)) if i not in (avoid or set())]
+                memo[prefix] = rng.choice(free) if free else rng.randrange(len(cur))
+            position, count = memo[prefix], len(cur)
+            cur = cur[memo[prefix]]
+            done.append("[]")
+        if isinstance(cur, dict):
+            record = cur
+    return cur, record, position, count
+
+
+def fed_values(sk: Skeleton, j: int, steps: list[Step], rng: random.Random,
+               taken: dict[int, set[int]]) -> list[FedValue]:
+    """Values for step j's fed parameters; sibling consumers of one list get different items."""
+    out: list[FedValue] = []
+    memos: dict[int, dict[str, int]] = {}
+    for src, field, param in sk.feeds(j):
+        memo = memos.setdefault(src, {})
+        value, record, position, count = pick(steps[src].output, field, rng, taken.get(src), memo)
+        out.append(FedValue(param=param, src=src, field=field, value=value, record=record, position=position,
+                            count=count))
+        if position is not None:
+            taken.setdefault(src, set()).add(position)
+    return out
+
+
+STEP_TRIES = 4  # a step whose generated values the State rejects is tried again with other values
+CREATING = ("create", "add", "new", "make", "book", "reserve", "place", "schedule", "send", "post", "register")
+
+
+async def ground(sk: Skeleton, servers: dict[str, ConnectedServer], tools: dict[str, ToolInfo],
+                 rng: random.Random, episodes: dict[str, str], scenarios: dict[str, str | None],
+                 known: dict[str, Known] | None = None,
+                 into: dict[tuple[str, str, str, str], str] | None = None) -> GroundedPlan:
+    """Run every step in order in its server's scratch episode; raise CallFailed when a step keeps failing.
+
+    `known`: per server, values its initial State holds by key; a lookup or a change of an existing thing states
+    one of them (a user knows their own email), a creation never does."""
+    steps: list[Step] = []
+    feeds: list[list[FedValue]] = []
+    taken: dict[int, set[int]] = {}
+    for j, name in enumerate(sk.nodes):
+        server_name, raw = split_qualified(name)
+        tool = tools[name]
+        pool = None if raw.lower().startswith(CREATING) else (known or {}).get(server_name)
+        r: CallResult | None = None
+        for attempt in range(STEP_TRIES):
+            # a retry takes other items of the source lists (taken positions are avoided) and other values
+            fv = fed_values(sk, j, steps, rng, taken)
+            fed = nest({f.param: f.value for f in fv}, {f.param: (into or {}).get((sk.nodes[f.src], name, f.param,
+                                                                                  f.field)) for f in fv},
+                       tool, rng)
+            arguments = fill_arguments(tool.input_schema, fed, rng, raw, tool.read_only, pool)
+            try:
+                r = await call_ok(servers[server_name], raw, arguments, episodes[server_name],
+                                  scenarios.get(server_name))
+                if tool.read_only and attempt < STEP_TRIES - 1 and _can_vary(tool, fv):
+                    empty = _empty_feeds(sk, j, r.output)  # a search that found nothing feeds nobody: ask again
+                    if empty:
+                        continue
+                break
+            except CallFailed:
+                if attempt == STEP_TRIES - 1 or not _can_vary(tool, fv):
+                    raise
+        assert r is not None
+        steps.append(Step(name=name, server=server_name, tool=raw, arguments=arguments, output=r.output, text=r.text,
+                          state_hash=r.state_hash, read_only=tool.read_only))
+        feeds.append(fv)
+    return GroundedPlan(skeleton=sk, steps=steps, feeds=feeds, scenarios=scenarios, episodes=episodes)
+
+
+def _can_vary(tool: ToolInfo, fv: list[FedValue]) -> bool:
+    """Whether another try could change anything: a generated argument, or a fed one picked from a longer list."""
+    fed = {f.param for f in fv}
+    return any(p not in fed for p in (tool.input_schema or {}).get("properties", {})) or any(
+        f.count is not None and f.count > 1 for f in fv)
+
+
+def _empty_feeds(sk: Skeleton, j: int, output: Any) -> list[str]:
+    """Fields of step j's output that a later step needs but that lead to nothing (an empty list, a missing key)."""
+    bad = []
+    for _, d, field, _ in [e for e in sk.edges if e[0] == j]:
+        try:
+            pick(output, field, random.Random(0))
+        except CallFailed:
+            bad.append(f"{d}:{field}")
+    return bad
+
+
+def nest(fed: dict[str, Any], members: dict[str, str | None], tool: ToolInfo, rng: random.Random) -> dict[str, Any]:
+    """A value fed into a member of a composite parameter (`items` <- `[].product_id`) becomes that parameter: one
+    generated element with the member set (`[{"product_id": "prod_0003", "quantity": 1}]`)."""
+    out = dict(fed)
+    props = (tool.input_schema or {}).get("properties", {})
+    for param, member in members.items():
+        if not member or param not in props:
+            continue
+        shell = value_for(param, props[param], rng, tool.input_schema, example_p=0.0)
+        target = shell
+        path = [p for p in member.split(".") if p]
+        for part in path[:-1]:
+            key = part.removesuffix("[]")
+            if key:
+                target = target.setdefault(key, {}) if isinstance(target, dict) else target
+            if part.endswith("[]") or part == "[]":
+                if not isinstance(target, list) or not target:
+                    break
+                del target[1:]
+                target = target[0]
+        leaf = path[-1].removesuffix("[]")
+        if isinstance(target, dict):
+            target[leaf] = fed[param]
+            out[param] = shell
+    return out
