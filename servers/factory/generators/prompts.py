@@ -13,7 +13,7 @@ however many revisions there are.
    the model may answer `{"keep": true}` to reuse the previous scenarios and checks unchanged (most revisions fix
    code, and re-sending dozens of records costs tokens and invites drift).
 
-The system prompt holds the contract (docs/environment-contract.md, verbatim) and a reference excerpt (parts of
+The system prompt holds the contract (registry/environment-contract.md, verbatim) and a reference excerpt (parts of
 environments/calendar: State, pagination helper, a read, a write, a few checks). Everything here is a pure function
 of its inputs plus those two files, read when a prompt is built (never at import).
 """
@@ -30,7 +30,7 @@ from typing import Any
 from servers.factory.apimodel import ApiModel
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
-CONTRACT_DOC = PROJECT_ROOT / "docs" / "environment-contract.md"
+CONTRACT_DOC = PROJECT_ROOT / "registry" / "environment-contract.md"
 REFERENCE_ENV = PROJECT_ROOT / "environments" / "calendar"
 REFERENCE_FUNCTIONS = ("_fmt", "_stored", "_now", "_page", "_calendar", "_calendar_view", "list_calendars",
                        "get_calendar")
