@@ -22,14 +22,20 @@ demo: $(VENV)/.base            ## verify all environments, synthesize 20 traject
 
 CONFORMANCE := ../shared/tools/mcp-conformance/run
 
-test: $(VENV)/.test            ## lint, then the whole suite in parallel
+test: $(VENV)/.test            ## lint and type-check, then the whole suite in parallel (import rules included)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	@# fetch the conformance suite and Inspector (npm registry) once, so parallel tests never race on the download
 	@if [ -x $(CONFORMANCE) ] && command -v npm >/dev/null; then $(CONFORMANCE) --inspector --help >/dev/null 2>&1 || true; fi
 	$(BIN)/python -m pytest -n auto
+
+lint: $(VENV)/.test            ## ruff, mypy and the import rules of docs/architecture.md, without the suite
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q tests/test_architecture.py
 
 bench: $(VENV)/.base
 	$(BIN)/python benchmarks/runtime.py
 
 clean:
-	rm -rf runs .pytest_cache .ruff_cache
+	rm -rf runs .pytest_cache .ruff_cache .mypy_cache

@@ -15,7 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from registry.catalog import verified_envs
-from servers.runtime.mcp_server import META_EPISODE, build_server
+from registry.wire import META_EPISODE
+from servers.runtime.mcp_server import build_server
 from servers.runtime.runtime import EnvRuntime
 
 

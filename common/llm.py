@@ -31,6 +31,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.errors import EnvfactoryError
+
 __all__ = ["DEFAULT_MODEL", "ChatModel", "LLMClient", "LLMError", "LLMInfraError", "LLMReply", "LLMReplyError",
            "LLMSettings", "OfflineLLM", "OfflineReply", "OfflineToolCall", "ToolCall", "Usage", "parse_json_reply"]
 
@@ -45,7 +47,7 @@ ToolChoice = str | dict[str, Any]
 """"auto" | "none" | "required", or the OpenAI named-function form {"type": "function", "function": {"name": ...}}."""
 
 
-class LLMError(Exception):
+class LLMError(EnvfactoryError):
     """Base of the client's errors; the message is one line, fit for a report or the CLI."""
 
 

@@ -1,12 +1,15 @@
-"""The catalog: environments whose current files passed verification. Nothing else is served or synthesized from."""
+"""The catalog: environments whose current files passed verification. Nothing else is served or synthesized from.
+
+Its directories are the workspace (`$ENVFACTORY_HOME`, the CLI's `--registry`, default `./envs`), where `build` admits,
+then the hand-written built-ins (registry/envdir.py: `catalog_roots`). A workspace environment shadows a built-in of
+the same name, verified or not, so a name always means one directory; `shadowed` says which were hidden.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import BaseModel
 
-from registry.envdir import EnvDir, EnvLoadError, env_names, envs_root, load_env_dir
+from registry.envdir import EnvDir, EnvLoadError, Roots, env_dirs, load_env_dir, shadowed_dirs
 
 
 class CatalogSummary(BaseModel):
@@ -30,7 +33,16 @@ class CatalogEntry(CatalogSummary):
 
 class Rejected(BaseModel):
     name: str
+    path: str
     reason: str
+
+
+class Shadowed(BaseModel):
+    """A directory the catalog ignores because an earlier root has an environment of the same name."""
+
+    name: str
+    path: str
+    by: str
 
 
 def entry(env: EnvDir) -> CatalogEntry:
@@ -51,35 +63,45 @@ def entry(env: EnvDir) -> CatalogEntry:
     )
 
 
-def scan(root: Path | None = None) -> tuple[list[EnvDir], list[Rejected]]:
+def rejection(env: EnvDir) -> str | None:
+    """Why a loaded environment is not in the catalog, or None when its current files passed verification."""
+    report = env.report()
+    if report is None:
+        return f"never verified (run: envfactory verify {env.name})"
+    if not report.passed:
+        return "verification failed: " + report.summary
+    if report.env_hash != env.content_hash():
+        return "changed since it was verified (run: envfactory verify)"
+    return None
+
+
+def scan(roots: Roots = None) -> tuple[list[EnvDir], list[Rejected]]:
     """Split the environment directories into verified ones and the rest, with the reason for each rejection."""
     verified: list[EnvDir] = []
     rejected: list[Rejected] = []
-    root = root or envs_root()
-    for name in env_names(root):
+    for name, path in env_dirs(roots).items():
         try:
-            env = load_env_dir(root / name)
+            env = load_env_dir(path)
+            reason = rejection(env)
         except EnvLoadError as exc:
-            rejected.append(Rejected(name=name, reason=str(exc)))
-            continue
-        report = env.report()
-        if report is None:
-            rejected.append(Rejected(name=name, reason="never verified (run: envfactory verify " + name + ")"))
-        elif not report.passed:
-            rejected.append(Rejected(name=name, reason="verification failed: " + report.summary))
-        elif report.env_hash != env.content_hash():
-            rejected.append(Rejected(name=name, reason="changed since it was verified (run: envfactory verify)"))
-        else:
+            reason = str(exc)
+        if reason is None:
             verified.append(env)
+        else:
+            rejected.append(Rejected(name=name, path=str(path), reason=reason))
     return verified, rejected
 
 
-def verified_envs(root: Path | None = None) -> list[EnvDir]:
-    return scan(root)[0]
+def shadowed(roots: Roots = None) -> list[Shadowed]:
+    return [Shadowed(name=hidden.name, path=str(hidden), by=str(by)) for hidden, by in shadowed_dirs(roots)]
 
 
-def get_verified(name: str, root: Path | None = None) -> EnvDir:
-    verified, rejected = scan(root)
+def verified_envs(roots: Roots = None) -> list[EnvDir]:
+    return scan(roots)[0]
+
+
+def get_verified(name: str, roots: Roots = None) -> EnvDir:
+    verified, rejected = scan(roots)
     for env in verified:
         if env.name == name:
             return env

@@ -1,7 +1,8 @@
 """What environment code may import from the project: the error type, the State base and canonical hashing.
 
 This module is the only project import allowed in `env.py` (see servers/runtime/policy.py). It has no I/O and no
-dependency beyond pydantic and the standard library, so it is safe to load next to untrusted code.
+dependency beyond pydantic, the standard library and the project's root exception (common/errors.py, a bare class),
+so it is safe to load next to untrusted code.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.errors import EnvfactoryError
 
-class ToolError(Exception):
+
+class ToolError(EnvfactoryError):
     """A domain error the agent should read and react to (unknown id, seat taken, insufficient stock...).
 
     The runtime turns it into an MCP result with ``isError: true`` and this message. Any other exception is a bug

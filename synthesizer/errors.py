@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from common.errors import EnvfactoryError
 
-class SynthError(Exception):
+
+class SynthError(EnvfactoryError):
     """A one-line, user-facing failure: the CLI prints `error: <message>` and exits with code 1."""

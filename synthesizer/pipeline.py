@@ -14,7 +14,6 @@ from pydantic import BaseModel
 from common.llm import LLMInfraError
 from synthesizer.data.records import (
     EnvRef,
-    Feed,
     Intent,
     PassAtK,
     PlanCall,
@@ -25,82 +24,27 @@ from synthesizer.data.records import (
 )
 from synthesizer.discovery.calls import CallFailed, ServerLost
 from synthesizer.discovery.controlplane import ControlPlane
-from synthesizer.discovery.sources import ConnectedServer, ToolInfo
+from synthesizer.discovery.sources import ConnectedServer
+from synthesizer.discovery.tools import ToolInfo
 from synthesizer.errors import SynthError
-from synthesizer.plan.grounding import GroundedPlan, ground
-from synthesizer.plan.schema import main_type, properties, required, resolve
+from synthesizer.plan.grounded import GroundedPlan
+from synthesizer.plan.grounding import ground
+from synthesizer.plan.schedule import Planned, Schedule, sample_skeleton, unfit
 from synthesizer.plan.topology import Sampler, Skeleton, ToolCatalog, classify
 from synthesizer.plan.values import Known
-from synthesizer.query.compose import plan_summary, salient
-from synthesizer.query.refine import check_draft, mentioned, stated_arguments
+from synthesizer.query.compose import plan_summary
+from synthesizer.query.refine import check_draft
 from synthesizer.query.roles.base import Roles, Sample
 from synthesizer.query.roles.model import RoleFailed
 from synthesizer.query.roles.offline import irrelevant_task
+from synthesizer.query.turns import segment, withhold
 from synthesizer.rollout.checking import verify
 from synthesizer.rollout.conversation import Rollout, converse
+from synthesizer.rollout.gold import plan_calls
 
 MAX_ATTEMPTS = 12
 REFINE_ROUNDS = 3
-KIND_WEIGHTS = {"normal": 0.64, "distractors": 0.12, "irrelevance": 0.12, "missing_info": 0.12}
-MODE_WEIGHTS = {"single_turn": 0.5, "multi_turn": 0.25, "clarification": 0.25}
-TOPOLOGY_WEIGHTS = {"single": 0.14, "chain": 0.34, "fan_out": 0.2, "fan_in": 0.16, "dag": 0.16}
-FALLBACK = ("chain", "single", "fan_out", "fan_in", "dag")
 STRICT_ATTEMPTS = 6  # attempts that keep the planned shape and mode before falling back
-
-
-class Planned(BaseModel):
-    """What the schedule asks of an index (the sample may fall back to another shape or mode when it must)."""
-
-    kind: str
-    mode: str
-    topology: str
-    anchor: str
-
-
-def weighted(rng: random.Random, weights: dict[str, float]) -> str:
-    return rng.choices(list(weights), weights=list(weights.values()))[0]
-
-
-class Schedule:
-    """Per-index targets, computed in index order so they never depend on which rollouts finished first.
-
-    The anchor tool is drawn with weight 1/(1+uses)^2, so under-sampled tools come first and coverage grows evenly."""
-
-    def __init__(self, catalog: ToolCatalog, seed: int, sampler: Sampler | None = None, probes: int = 4):
-        self.catalog = catalog
-        self.seed = seed
-        self.items: list[Planned] = []
-        self.uses: dict[str, int] = dict.fromkeys(sorted(catalog.reachable), 0)
-        self.feasible = self._probe(sampler or Sampler(catalog), probes)
-        share = {k: sum(k in f for f in self.feasible.values()) / max(len(self.feasible), 1)
-                 for k in TOPOLOGY_WEIGHTS}
-        # a shape few tools can take is asked for more often when the anchor can take it: the mix stays balanced
-        self.boost = {k: TOPOLOGY_WEIGHTS[k] / share[k] if share[k] else 0.0 for k in TOPOLOGY_WEIGHTS}
-
-    def _probe(self, sampler: Sampler, probes: int) -> dict[str, list[str]]:
-        """Which shapes each tool can anchor (seeded tries); never empty for a reachable tool (chain/fan-out)."""
-        out: dict[str, list[str]] = {}
-        for q in self.uses:
-            kinds = [k for k in TOPOLOGY_WEIGHTS if any(
-                sampler.sample(random.Random(f"envfactory/probe:{self.seed}:{q}:{k}:{i}"), k, q)
-                for i in range(probes))]
-            out[q] = kinds or ["chain"]
-        return out
-
-    def item(self, index: int) -> Planned:
-        while len(self.items) <= index:
-            i = len(self.items)
-            rng = random.Random(f"envfactory/schedule:{self.seed}:{i}")
-            kind = weighted(rng, KIND_WEIGHTS)
-            mode = "single_turn" if kind in ("irrelevance", "missing_info") else weighted(rng, MODE_WEIGHTS)
-            names = list(self.uses)
-            anchor = rng.choices(names, weights=[1.0 / (1 + self.uses[n]) ** 2 for n in names])[0] if names else ""
-            topology = "chain"
-            if anchor:
-                self.uses[anchor] += 1
-                topology = weighted(rng, {k: self.boost[k] for k in self.feasible[anchor]})
-            self.items.append(Planned(kind=kind, mode=mode, topology=topology, anchor=anchor))
-        return self.items[index]
 
 
 @dataclass
@@ -135,80 +79,6 @@ class IndexOutcome(BaseModel):
 
     def reject(self, reason: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
-
-
-def sample_skeleton(ctx: RunContext, rng: random.Random, planned: Planned, anchor: str,
-                    strict: bool) -> Skeleton | None:
-    """The planned shape around the anchor; once the early attempts are spent, any shape that fits."""
-    kinds = [planned.topology] if strict else [planned.topology, *[k for k in FALLBACK if k != planned.topology]]
-    for kind in kinds:
-        sk = ctx.sampler.sample(rng, kind, anchor)
-        if sk is not None:
-            return sk
-    return None
-
-
-def unfit(ctx: RunContext, sk: Skeleton, mode: str, kind: str) -> str | None:
-    """Why a skeleton cannot serve the planned mode or kind (judged from the schemas, before the dry run)."""
-    keys = [j for j, q in enumerate(sk.nodes) if not ctx.tools[q].read_only or not sk.children(j)]
-    if mode == "multi_turn" and len(keys) < 2:
-        return "plan too small for several turns"
-    if mode == "clarification" or kind == "missing_info":
-        for j in keys:
-            tool = ctx.tools[sk.nodes[j]]
-            fed = {p for _, _, p in sk.feeds(j)}
-            props = properties(tool.input_schema)
-            if any(p not in fed and ctx.catalog.statable(sk.nodes[j], p)
-                   and main_type(resolve(props.get(p, {}), tool.input_schema)) == "string"
-                   for p in required(tool.input_schema)):
-                return None
-        return "nothing the user could leave out"
-    return None
-
-
-def segment(plan: GroundedPlan, mode: str, rng: random.Random) -> list[list[int]]:
-    """Steps per user turn: multi-turn splits the salient steps over 2-3 turns; a lookup goes with its first user."""
-    n = len(plan.steps)
-    keys = salient(plan, list(range(n)))
-    if mode != "multi_turn" or len(keys) < 2:
-        return [list(range(n))]
-    parts = min(len(keys), rng.choice([2, 3]))
-    cuts = sorted(rng.sample(range(1, len(keys)), parts - 1))
-    groups = [keys[a:b] for a, b in zip([0, *cuts], [*cuts, len(keys)], strict=True)]
-    owner = {j: g for g, grp in enumerate(groups) for j in grp}
-    for j in reversed(range(n)):
-        if j not in owner:
-            users = [owner[d] for d in range(j + 1, n) if d in owner and j in plan.skeleton.parents(d)]
-            owner[j] = min(users) if users else len(groups) - 1
-    return [sorted(j for j in range(n) if owner[j] == g) for g in range(len(groups))]
-
-
-def withhold(plan: GroundedPlan, tools: dict[str, ToolInfo], rng: random.Random) -> dict[int, tuple[str, ...]]:
-    """One stated string value of a salient step (a write when there is one) the user leaves out at first."""
-    options = []
-    for j in salient(plan, list(range(len(plan.steps)))):
-        for name, value in stated_arguments(plan, j, tools).items():
-            if isinstance(value, str) and len(value) >= 2:
-                options.append((0 if plan.steps[j].read_only else 1, j, name))
-    if not options:
-        return {}
-    best = max(o[0] for o in options)
-    _, j, name = rng.choice([o for o in options if o[0] == best])
-    return {j: (name,)}
-
-
-def plan_calls(plan: GroundedPlan, tools: dict[str, ToolInfo], said: str) -> list[PlanCall]:
-    """The gold calls: required ones are the salient steps; an argument no user message states is free."""
-    keys = set(salient(plan, list(range(len(plan.steps)))))
-    out = []
-    for j, s in enumerate(plan.steps):
-        fed = {f.param for f in plan.feeds[j]}
-        free = [k for k, v in s.arguments.items() if k not in fed and not mentioned(v, said)]
-        out.append(PlanCall(step=j, server=s.server, tool=s.tool, name=s.name, arguments=s.arguments, output=s.output,
-                            depends=[Feed(src=f.src, field=f.field, param=f.param) for f in plan.feeds[j]],
-                            free=free, required=j in keys, read_only=s.read_only,
-                            turn=0))
-    return out
 
 
 def topology_of(sk: Skeleton, ctx: RunContext) -> Topology:
@@ -321,11 +191,11 @@ async def attempt_sample(ctx: RunContext, index: int, planned: Planned, anchor: 
     scenarios: dict[str, str | None] = {}
     gold_episodes: dict[str, str] = {}
     if kind != "irrelevance":
-        sk = sample_skeleton(ctx, rng, planned, anchor, strict)
+        sk = sample_skeleton(ctx.sampler, rng, planned, anchor, strict)
         if sk is None:
             out.reject("no plan shape fits the tool")
             return None
-        problem = unfit(ctx, sk, mode if strict else "single_turn", kind)  # a kind never falls back
+        problem = unfit(ctx.catalog, sk, mode if strict else "single_turn", kind)  # a kind never falls back
         if problem:  # known before any call: no dry run is spent on it
             out.reject(problem)
             return None

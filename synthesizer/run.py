@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from common.embeddings import EmbeddingClient, EmbeddingSettings
 from common.files import write_json_atomic
 from common.llm import LLMClient, LLMSettings
 from registry.envdir import EnvLoadError, find_env
@@ -32,8 +33,11 @@ from synthesizer.discovery.sources import (
     sources_from_farm,
 )
 from synthesizer.errors import SynthError
-from synthesizer.graph.links import build_tool_graph, graph_stats, param_statable, tool_links
-from synthesizer.pipeline import MAX_ATTEMPTS, IndexOutcome, RunContext, Schedule, synthesize_index
+from synthesizer.graph.build import build_tool_graph
+from synthesizer.graph.stats import graph_stats
+from synthesizer.graph.union import param_statable, tool_links
+from synthesizer.pipeline import MAX_ATTEMPTS, IndexOutcome, RunContext, synthesize_index
+from synthesizer.plan.schedule import Schedule
 from synthesizer.plan.topology import Sampler, ToolCatalog
 from synthesizer.query.roles.factory import model_roles
 
@@ -289,8 +293,6 @@ async def build_context(config: SynthConfig, servers: list[ConnectedServer], pre
     per_server = {s.name: s.info.tools for s in servers}
     embedder = reviewer = None
     if config.embeddings:
-        from common.embeddings import EmbeddingClient, EmbeddingSettings
-
         embedder = await stack.enter_async_context(EmbeddingClient(EmbeddingSettings.from_env()))
     roles, client = model_roles(config.model_roles, config.seed)
     if client is not None:

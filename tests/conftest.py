@@ -1,7 +1,12 @@
-"""Shared fixtures: the notes fixture environment and real server subprocesses on loopback."""
+"""Shared fixtures: the notes fixture environment and real server subprocesses on loopback.
+
+The whole run gets an empty workspace registry ($ENVFACTORY_HOME) and no $ENVFACTORY_ENVS pin, so the catalog is the
+three built-in environments whatever the developer's ./envs or shell holds, and no test admits into the checkout.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -17,6 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
 NOTES = FIXTURES / "envs" / "notes"
+_HOME = pytest.StashKey[tuple[str, str | None, str | None]]()
 
 
 def free_port() -> int:
@@ -94,6 +100,25 @@ def notes_url() -> Iterator[str]:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before collection (test modules read the catalog at import): a private empty workspace, no pin."""
+    home = tempfile.mkdtemp(prefix="envfactory-home-")
+    config.stash[_HOME] = (home, os.environ.pop("ENVFACTORY_ENVS", None), os.environ.get("ENVFACTORY_HOME"))
+    os.environ["ENVFACTORY_HOME"] = home
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _HOME not in config.stash:
+        return
+    home, pinned, previous = config.stash[_HOME]
+    shutil.rmtree(home, ignore_errors=True)
+    for name, value in (("ENVFACTORY_ENVS", pinned), ("ENVFACTORY_HOME", previous)):
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -3,21 +3,18 @@ training format."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from synthesizer.errors import SynthError
+from envfactory.cli.errors import fail, one_line_errors
+from synthesizer.data.export import FORMATS
+from synthesizer.data.export import export as run_export
 
 
-def _fail(message: str) -> typer.Exit:
-    print(f"error: {message}", file=sys.stderr)
-    return typer.Exit(code=1)
-
-
+@one_line_errors
 def export(
     run_dir: Annotated[Path, typer.Argument(help="run directory written by `synthesize` (or its trajectories.jsonl)")],
     format: Annotated[str, typer.Option("--format", help="openai, sharegpt, llamafactory or verl")] = "openai",
@@ -25,17 +22,9 @@ def export(
                                              "or .parquet for verl)")] = None,
 ) -> None:
     """Export verified trajectories for fine-tuning (openai, sharegpt, llamafactory) or RL (verl)."""
-    from synthesizer.data.export import FORMATS
-    from synthesizer.data.export import export as run_export
-
     if format not in FORMATS:
-        raise _fail(f"unknown format {format!r} (known: {', '.join(FORMATS)})")
-    try:
-        result = run_export(run_dir, format, out)
-    except SynthError as exc:
-        raise _fail(str(exc)) from None
-    except OSError as exc:
-        raise _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from None
+        fail(f"unknown format {format!r} (known: {', '.join(FORMATS)})")
+    result = run_export(run_dir, format, out)
     console = Console()
     console.print(f"wrote {result.rows} {format} rows to {result.path}", highlight=False, soft_wrap=True)
     if result.unverified:

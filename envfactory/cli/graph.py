@@ -1,45 +1,36 @@
 """`envfactory graph`: the tool graph of MCP servers (default: the registry catalog) as JSON, PNG and HTML.
 
-The command function is registered by the `envfactory` app; like `synthesize`, it turns every expected failure
-into one `error: ...` line on stderr and exit code 1.
+The command function is registered by the `envfactory` app; like every verb, it prints an expected failure as one
+`error: ...` line on stderr and exits 1 (envfactory/cli/errors.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
+import networkx as nx
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from registry.envdir import EnvLoadError
-from synthesizer.errors import SynthError
-
-if TYPE_CHECKING:  # the MCP SDK and networkx load when the command runs, not when the CLI starts
-    import networkx as nx
-
-    from synthesizer.graph.links import GraphStats
+from common.embeddings import EmbeddingClient, EmbeddingSettings
+from common.llm import LLMClient, LLMError, LLMSettings
+from envfactory.cli.errors import fail, one_line_errors
+from envfactory.cli.workspace import RegistryOption, workspace
+from synthesizer.discovery.sources import connect_all, farm_token, resolve_sources, sources_from_farm
+from synthesizer.graph.build import build_tool_graph
+from synthesizer.graph.stats import GraphStats, graph_stats
+from synthesizer.graph.store import save_graph
+from synthesizer.graph.view import render_html, render_png
 
 FILES = ("graph.json", "graph.png", "graph.html")
-
-
-def _fail(message: str) -> typer.Exit:
-    print(f"error: {message}", file=sys.stderr)
-    return typer.Exit(code=1)
 
 
 async def graph_from_sources(mcp_config: Path | None, urls: list[str], farm: str | None, token: str | None,
                              embeddings: bool, review: bool, seed: int) -> nx.DiGraph:
     """Discover the servers like `synthesize` does, then build the union graph (refined when asked)."""
-    from common.embeddings import EmbeddingClient, EmbeddingSettings
-    from common.llm import LLMClient, LLMSettings
-    from synthesizer.discovery.sources import connect_all, farm_token, resolve_sources, sources_from_farm
-    from synthesizer.graph.links import build_tool_graph
-
     # settings first: a misconfigured endpoint fails before any server is started
     embedder = EmbeddingClient(EmbeddingSettings.from_env()) if embeddings else None
     reviewer = LLMClient(LLMSettings.from_env(seed=seed)) if review else None
@@ -58,9 +49,6 @@ async def graph_from_sources(mcp_config: Path | None, urls: list[str], farm: str
 
 def write_outputs(g: nx.DiGraph, out: Path, seed: int) -> list[Path]:
     """graph.json, graph.png and graph.html in `out`."""
-    from synthesizer.graph.links import save_graph
-    from synthesizer.graph.view import render_html, render_png
-
     out.mkdir(parents=True, exist_ok=True)
     return [save_graph(g, out / FILES[0]), render_png(g, out / FILES[1], seed), render_html(g, out / FILES[2], seed)]
 
@@ -95,6 +83,7 @@ def stats_table(stats: GraphStats) -> Table:
     return table
 
 
+@one_line_errors
 def graph(
     out: Annotated[Path, typer.Option("--out", help="directory for graph.json, graph.png, graph.html")
                    ] = Path("runs/graph"),
@@ -108,23 +97,16 @@ def graph(
     review: Annotated[bool, typer.Option("--review", help="have the model (ENVFACTORY_LLM_* settings) confirm "
                                          "candidate edges")] = False,
     seed: Annotated[int, typer.Option("--seed", help="layout seed (and the reviewing model's seed)")] = 0,
+    registry: RegistryOption = None,
 ) -> None:
     """Build the tool graph of MCP servers (default: the registry catalog); write it as JSON, PNG and HTML."""
-    from common.llm import LLMError
-    from synthesizer.graph.links import graph_stats
-
     try:
-        g = asyncio.run(graph_from_sources(mcp_config, list(url or []), farm, farm_token, embeddings, review, seed))
-        paths = write_outputs(g, out, seed)
-    except (SynthError, EnvLoadError) as exc:
-        raise _fail(str(exc)) from None
+        with workspace(registry):
+            g = asyncio.run(graph_from_sources(mcp_config, list(url or []), farm, farm_token, embeddings, review,
+                                               seed))
     except LLMError as exc:
-        raise _fail(f"edge review: {exc}") from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise _fail(f"invalid {exc.title} setting {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-    except OSError as exc:
-        raise _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from None
+        fail(f"edge review: {exc}")
+    paths = write_outputs(g, out, seed)
     console = Console()
     stats = graph_stats(g)
     console.print(stats_table(stats))

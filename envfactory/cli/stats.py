@@ -3,7 +3,6 @@ charts, so a dataset can be judged (coverage, leaks, verification) before it is 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,15 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from envfactory.cli.errors import one_line_errors
 from synthesizer.data.stats import Leaks, RunStats, compute_stats, write_plots
-from synthesizer.errors import SynthError
 
 STATS_JSON = "stats.json"
-
-
-def _fail(message: str) -> typer.Exit:
-    print(f"error: {message}", file=sys.stderr)
-    return typer.Exit(code=1)
 
 
 def _pct(part: int, whole: int) -> str:
@@ -116,6 +110,7 @@ def _write(stats: RunStats, out: Path, plots: bool) -> list[Path]:
     return [path, *(write_plots(stats, out) if plots else [])]
 
 
+@one_line_errors
 def stats(
     run_dir: Annotated[Path, typer.Argument(help="run directory written by `synthesize`")],
     as_json: Annotated[bool, typer.Option("--json", help="print the statistics as JSON instead of tables")] = False,
@@ -123,13 +118,8 @@ def stats(
     out: Annotated[Path | None, typer.Option("--out", help="output directory (default <run_dir>/stats)")] = None,
 ) -> None:
     """Statistics of a run: counts, tool coverage, leaks in first user turns, verification; writes JSON and charts."""
-    try:
-        result = compute_stats(run_dir)
-        written = _write(result, out or (run_dir / "stats"), plots)
-    except SynthError as exc:
-        raise _fail(str(exc)) from None
-    except OSError as exc:
-        raise _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from None
+    result = compute_stats(run_dir)
+    written = _write(result, out or (run_dir / "stats"), plots)
     if as_json:
         print(result.model_dump_json(indent=2))
         return

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -11,15 +10,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from registry.envdir import EnvLoadError
-from synthesizer.errors import SynthError
+from envfactory.cli.errors import one_line_errors
+from envfactory.cli.workspace import RegistryOption, workspace
+from synthesizer.run import SynthConfig
+from synthesizer.run import synthesize as run_synthesize
 
 
-def _fail(message: str) -> typer.Exit:
-    print(f"error: {message}", file=sys.stderr)
-    return typer.Exit(code=1)
-
-
+@one_line_errors
 def synthesize(
     n: Annotated[int, typer.Option("--n", min=0, help="number of trajectories to write")] = 20,
     seed: Annotated[int, typer.Option("--seed", help="run seed (same seed, same servers -> same samples)")] = 0,
@@ -43,21 +40,15 @@ def synthesize(
                                              "(ENVFACTORY_EMBED_*)")] = False,
     review: Annotated[bool, typer.Option("--review", help="let the model review candidate graph edges")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="progress bar on a terminal")] = True,
+    registry: RegistryOption = None,
 ) -> None:
     """Synthesize verified tool-use trajectories from MCP servers (default: the registry catalog)."""
-    from synthesizer.run import SynthConfig
-    from synthesizer.run import synthesize as run_synthesize
-
-    try:
-        config = SynthConfig(n=n, seed=seed, out=out, mcp_config=mcp_config, urls=list(url or []),
-                             stdio=list(stdio or []), farm=farm, farm_token=farm_token, concurrency=concurrency, k=k,
-                             model_roles=list(model_roles or []), max_servers=max_servers, max_depth=max_depth,
-                             max_attempts=max_attempts, embeddings=embeddings, review=review, progress=progress)
+    config = SynthConfig(n=n, seed=seed, out=out, mcp_config=mcp_config, urls=list(url or []),
+                         stdio=list(stdio or []), farm=farm, farm_token=farm_token, concurrency=concurrency, k=k,
+                         model_roles=list(model_roles or []), max_servers=max_servers, max_depth=max_depth,
+                         max_attempts=max_attempts, embeddings=embeddings, review=review, progress=progress)
+    with workspace(registry):
         summary = asyncio.run(run_synthesize(config))
-    except (SynthError, EnvLoadError) as exc:
-        raise _fail(str(exc)) from None
-    except OSError as exc:
-        raise _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from None
     console = Console()
     console.print(f"{summary.count} trajectories in {summary.out} ({summary.new} new, {summary.seconds:.1f} s, "
                   f"{summary.attempts} attempts)", highlight=False)

@@ -20,14 +20,22 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from registry.envdir import EnvLoadError, envs_root, load_env_dir
+from common.errors import EnvfactoryError
+from common.llm import LLMClient, LLMInfraError, LLMSettings
+from registry.envdir import EnvLoadError, admission_root, load_env_dir
 from registry.spec import VerificationReport
+from servers.factory.apimodel import ApiModel
+from servers.factory.generators.model import generate_with_model
+from servers.factory.generators.offline import GenerationError, generate_offline
+from servers.factory.importers import ImportFailure, import_source
+from servers.factory.importers.description import PREFIX, import_description
+from servers.verify.verifier import averify_env
 
 Stage = Literal["import", "generate", "verify", "admit"]
 STAGES: tuple[Stage, ...] = ("import", "generate", "verify", "admit")
 
 
-class BuildError(Exception):
+class BuildError(EnvfactoryError):
     """A build that cannot proceed for a reason the user must fix (one line)."""
 
 
@@ -98,16 +106,14 @@ class Builder:
 
     def __init__(self, options: BuildOptions, progress: Callable[[str, str], None] | None = None):
         self.options = options
-        self.registry = (options.registry or envs_root()).resolve()
+        self.registry = admission_root(options.registry)  # the workspace, never the built-ins
         self.progress = progress or (lambda name, stage: None)
         self.generator = "offline" if options.offline else "model"
-        self._client: Any = None
+        self._client: LLMClient | None = None
 
-    def _llm(self) -> Any:
+    def _llm(self) -> LLMClient:
         """The one LLM client of this build (settings from ENVFACTORY_LLM_*, overridden by --model/--base-url)."""
         if self._client is None:
-            from common.llm import LLMClient, LLMSettings
-
             overrides = {k: v for k, v in {"model": self.options.model, "base_url": self.options.base_url}.items() if v}
             self._client = LLMClient(LLMSettings.from_env().model_copy(update=overrides))
         return self._client
@@ -149,10 +155,6 @@ class Builder:
         _write_json(workdir / "checkpoint.json", cp.model_dump(mode="json"))
 
     async def _build(self, source: str, result: BuildResult) -> None:
-        from servers.factory.apimodel import ApiModel
-        from servers.factory.importers import ImportFailure, import_source
-        from servers.factory.importers.description import PREFIX, import_description
-
         path = Path(source)
         described = source.startswith(PREFIX)
         if not described and not source.startswith(("mcp+stdio:", "http://", "https://")) and not path.is_file():
@@ -170,10 +172,8 @@ class Builder:
                 api = await asyncio.to_thread(import_source, source)
         except ImportFailure as exc:
             raise BuildError(str(exc)) from None
-        except Exception as exc:
-            if type(exc).__name__ == "LLMInfraError":
-                raise BuildError(f"{source[:60]}: model unavailable: {exc}") from None
-            raise
+        except LLMInfraError as exc:
+            raise BuildError(f"{source[:60]}: model unavailable: {exc}") from None
         digest = api.source_sha256 or (sha256_file(path) if path.is_file() else
                                        hashlib.sha256(source.encode()).hexdigest())
         result.name = api.name
@@ -216,7 +216,8 @@ class Builder:
         prov = env.spec.provenance
         return prov.source_sha256 == digest and prov.generator == self.generator and env.is_verified()
 
-    async def _generate(self, api: Any, workdir: Path, candidate: Path, cp: Checkpoint, result: BuildResult) -> None:
+    async def _generate(self, api: ApiModel, workdir: Path, candidate: Path, cp: Checkpoint,
+                        result: BuildResult) -> None:
         stage = cp.stage("generate")
         if stage.done and (candidate / "env.json").exists():
             result.tokens = int(stage.detail.get("tokens", 0))
@@ -228,8 +229,6 @@ class Builder:
             shutil.rmtree(candidate)
         candidate.parent.mkdir(parents=True, exist_ok=True)
         if self.options.offline:
-            from servers.factory.generators.offline import GenerationError, generate_offline
-
             try:
                 await asyncio.to_thread(generate_offline, api, candidate.parent)
             except GenerationError as exc:
@@ -243,19 +242,15 @@ class Builder:
         cp.stage("verify").done = False  # new code: verification must run again
         self._save(workdir, cp)
 
-    async def _generate_with_model(self, api: Any, workdir: Path, candidate: Path) -> dict[str, Any]:
-        from common.llm import LLMInfraError
-        from servers.factory.generators.model import generate_with_model
-
+    async def _generate_with_model(self, api: ApiModel, workdir: Path, candidate: Path) -> dict[str, Any]:
         try:
             outcome = await generate_with_model(api, candidate.parent, self._llm(),
                                                 work_dir=workdir / "model", max_attempts=self.options.max_attempts)
         except LLMInfraError as exc:
             raise BuildError(f"{api.name}: model unavailable: {exc}") from None
-        if getattr(outcome, "infra_error", None):
+        if outcome.infra_error:
             raise BuildError(f"{api.name}: model unavailable: {outcome.infra_error}")
-        usage = getattr(outcome, "usage", None)
-        tokens = int(getattr(usage, "total_tokens", 0) or getattr(usage, "total", 0) or 0) if usage else 0
+        tokens = outcome.usage.total_tokens
         if not outcome.passed or not (candidate / "env.json").exists():
             last = workdir / "model"
             raise BuildError(f"{api.name}: no attempt passed verification in {outcome.attempts} attempt(s); "
@@ -263,8 +258,6 @@ class Builder:
         return {"attempts": outcome.attempts, "tokens": tokens}
 
     async def _verify(self, candidate: Path, workdir: Path, cp: Checkpoint, result: BuildResult) -> VerificationReport:
-        from servers.verify.verifier import averify_env
-
         stage = cp.stage("verify")
         report_path = candidate / "report.json"
         if stage.done and report_path.exists():

@@ -32,15 +32,15 @@ from mcp import types
 from mcp.server.lowlevel import Server
 from pydantic import BaseModel, Field
 
+from common.errors import EnvfactoryError
 from registry.envdir import EnvDir
+from registry.wire import META_EPISODE, META_SCENARIO, META_STATE_HASH
 from servers.farm.api import ErrorBody, control_plane, token_guard
-from servers.farm.episodes import EpisodeManager, EpisodeRecord, FarmError, Limits
+from servers.farm.episodes import Backend, EpisodeManager, EpisodeRecord, FarmError, InlineBackend, Limits
 from servers.farm.metrics import CONTENT_TYPE, FarmMetrics
+from servers.farm.workers import ProcessBackend
 from servers.runtime.mcp_server import (
     LOOPBACK_HOSTS,
-    META_EPISODE,
-    META_SCENARIO,
-    META_STATE_HASH,
     env_server,
     error_result,
     result_of,
@@ -60,7 +60,7 @@ EPISODE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")  # client-chosen ids must be
 PLAYGROUND = "playground"
 
 
-class FarmConfigError(ValueError):
+class FarmConfigError(EnvfactoryError, ValueError):
     """The farm's settings are unsafe or inconsistent; the message says what to change."""
 
 
@@ -401,20 +401,13 @@ def build_farm_app(envs: dict[str, EnvDir], manager: EpisodeManager, settings: F
 
 
 def make_backend(envs: dict[str, EnvDir], workers: int, call_timeout: float = 5.0,
-                 memory_limit_bytes: int | None = None) -> Any:
-    """ProcessBackend with `workers` processes when servers.farm.workers is available, else (or for 0) InlineBackend."""
-    from servers.farm.episodes import InlineBackend
-
+                 memory_limit_bytes: int | None = None) -> Backend:
+    """ProcessBackend with `workers` processes, or InlineBackend (environment code in this process) for 0."""
     if workers > 0:
-        try:
-            from servers.farm.workers import ProcessBackend  # type: ignore[import-not-found,unused-ignore]
-        except ImportError as exc:
-            log.warning("worker backend unavailable (%s); running environment code in-process", exc)
-        else:
-            kwargs: dict[str, Any] = {"workers": workers, "call_timeout": call_timeout}
-            if memory_limit_bytes is not None:
-                kwargs["memory_limit_bytes"] = memory_limit_bytes
-            return ProcessBackend(envs, **kwargs)
+        kwargs: dict[str, Any] = {"workers": workers, "call_timeout": call_timeout}
+        if memory_limit_bytes is not None:
+            kwargs["memory_limit_bytes"] = memory_limit_bytes
+        return ProcessBackend(envs, **kwargs)
     return InlineBackend(envs, call_timeout=call_timeout)
 
 

@@ -20,9 +20,10 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from common.errors import EnvfactoryError
 from registry.contract import canonical_json
 from registry.envdir import EnvDir, EnvLoadError
-from servers.runtime.runtime import EnvRuntime, Episode
+from servers.runtime.runtime import EnvRuntime, Episode, load_module
 
 log = logging.getLogger("envfactory.episodes")
 
@@ -44,15 +45,15 @@ class CallResult(BaseModel):
         return (self.error or "error") if self.is_error else json.dumps(self.output, ensure_ascii=False)
 
 
-class EpisodeMissing(Exception):
+class EpisodeMissing(EnvfactoryError):
     """The backend does not hold this episode (never loaded, evicted, or its worker was replaced)."""
 
 
-class BackendFailure(Exception):
+class BackendFailure(EnvfactoryError):
     """The call could not complete (timeout, crash of the environment's worker); the episode itself is intact."""
 
 
-class FarmError(Exception):
+class FarmError(EnvfactoryError):
     """A control-plane request that cannot be served; `status` is the HTTP status to answer with."""
 
     def __init__(self, status: int, message: str):
@@ -99,8 +100,6 @@ class InlineBackend:
     """Executes environment code in this process. For tests and `--workers 0`; no isolation."""
 
     def __init__(self, envs: dict[str, EnvDir], call_timeout: float = 5.0):
-        from servers.runtime.runtime import load_module
-
         self.runtimes = {name: EnvRuntime(env, load_module(env), call_timeout) for name, env in envs.items()}
         self.episodes: dict[str, tuple[str, Episode]] = {}
 

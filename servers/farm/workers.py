@@ -50,6 +50,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from common.errors import EnvfactoryError
 from registry.contract import canonical_json
 from registry.envdir import EnvDir, EnvLoadError
 from servers.farm.episodes import BackendFailure, CallResult, EpisodeMissing, JournalEntry, execute_call, materialize
@@ -67,7 +68,7 @@ RELOAD_ATTEMPTS = 3
 
 
 # --- worker process --------------------------------------------------------------------------------------------
-class _Missing(Exception):
+class _Missing(EnvfactoryError):
     pass
 
 
@@ -218,7 +219,7 @@ class _Slot:
     thread: threading.Thread | None = None
 
 
-class _Dead(Exception):
+class _Dead(EnvfactoryError):
     """The worker died (or misbehaved and was killed) while serving a request."""
 
     def __init__(self, description: str, timed_out: bool = False):

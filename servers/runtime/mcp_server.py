@@ -19,13 +19,10 @@ from mcp.server.transport_security import TransportSecuritySettings
 
 from registry.envdir import EnvLoadError
 from registry.spec import EnvSpec, ToolSpec
+from registry.wire import META_EPISODE, META_SCENARIO, META_STATE_HASH
 from servers.runtime.runtime import EnvRuntime, EpisodeStore
 
 log = logging.getLogger("envfactory.server")
-
-META_EPISODE = "envfactory/episode"
-META_SCENARIO = "envfactory/scenario"
-META_STATE_HASH = "envfactory/state_hash"
 
 
 def mcp_tool(tool: ToolSpec) -> types.Tool:

@@ -15,8 +15,10 @@ STDLIB_MODULES: frozenset[str] = frozenset({
     "re", "math", "datetime", "decimal", "fractions", "itertools", "functools", "collections", "dataclasses",
     "typing", "enum", "string", "json", "copy", "operator", "statistics", "textwrap", "bisect", "heapq",
 })
-ALLOWED_MODULES: frozenset[str] = frozenset({"__future__", "pydantic", "registry.contract", *STDLIB_MODULES})
-"""Modules env.py may import. Public submodules of these are allowed too, except below `registry.contract`."""
+PROJECT_MODULES: frozenset[str] = frozenset({"registry.contract", "registry.envkit"})
+"""The project's own modules env.py may import: the contract and its helper kit, exactly (no submodules)."""
+ALLOWED_MODULES: frozenset[str] = frozenset({"__future__", "pydantic", *PROJECT_MODULES, *STDLIB_MODULES})
+"""Modules env.py may import. Public submodules of these are allowed too, except below the project's modules."""
 
 FORBIDDEN_BUILTINS: frozenset[str] = frozenset({
     "open", "exec", "eval", "compile", "__import__", "globals", "locals", "vars", "input", "breakpoint", "print",
@@ -52,7 +54,12 @@ def module_allowed(module: str) -> bool:
     parts = module.split(".")
     if any(p.startswith("_") for p in parts[1:]):
         return False  # private submodules (pydantic._internal, json._x) are implementation details
-    return any(module.startswith(m + ".") for m in ALLOWED_MODULES if m != "registry.contract")
+    return any(module.startswith(m + ".") for m in ALLOWED_MODULES if m not in PROJECT_MODULES)
+
+
+def project_import_allowed(package: str, names: Iterable[str]) -> bool:
+    """`from registry import contract, envkit`: a project package may only hand out its allowed modules."""
+    return all(f"{package}.{name}" in PROJECT_MODULES for name in names)
 
 
 def _stored_names(nodes: Iterable[ast.AST]) -> set[str]:
@@ -217,8 +224,8 @@ class _Policy(ast.NodeVisitor):
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
             if not module_allowed(alias.name):
-                self.report(node, f"import of {alias.name!r} is not allowed (allowed: pydantic, registry.contract "
-                                  "and a short list of pure stdlib modules)")
+                self.report(node, f"import of {alias.name!r} is not allowed (allowed: pydantic, registry.contract, "
+                                  "registry.envkit and a short list of pure stdlib modules)")
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         if node.level:
@@ -232,11 +239,11 @@ class _Policy(ast.NodeVisitor):
                 self.report(node, f"importing {alias.name!r} is not allowed")
             elif module_allowed(module) or module_allowed(f"{module}.{alias.name}") and module != "registry":
                 continue
-            elif module == "registry" and alias.name == "contract":
+            elif module == "registry" and project_import_allowed(module, [alias.name]):
                 continue
             else:
-                self.report(node, f"import from {module!r} is not allowed (allowed: pydantic, registry.contract "
-                                  "and a short list of pure stdlib modules)")
+                self.report(node, f"import from {module!r} is not allowed (allowed: pydantic, registry.contract, "
+                                  "registry.envkit and a short list of pure stdlib modules)")
 
     # names, attributes, calls -------------------------------------------------------------------------------
     def visit_Name(self, node: ast.Name) -> None:

@@ -23,16 +23,18 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from pydantic import BaseModel, Field, ValidationError
 
+from common.errors import EnvfactoryError
 from registry.contract import EnvState, ToolError, state_hash
 from registry.envdir import EnvDir, EnvLoadError, load_env_dir
 from registry.spec import ToolSpec
+from servers.runtime.sandbox import env_line, load_guarded
 
 log = logging.getLogger("envfactory.runtime")
 
 DEFAULT_CALL_TIMEOUT = 5.0
 
 
-class CallTimeout(Exception):
+class CallTimeout(EnvfactoryError):
     """A tool ran past its time limit."""
 
 
@@ -109,8 +111,6 @@ def time_limit(seconds: float | None) -> Iterator[None]:
 
 def load_module(env_dir: EnvDir) -> ModuleType:
     """Import env.py (guarded, see servers/runtime/sandbox.py) under a private name: each load is a fresh module."""
-    from servers.runtime.sandbox import load_guarded
-
     return load_guarded(env_dir, f"envfactory_env_{env_dir.name}_{id(env_dir):x}")
 
 
@@ -211,8 +211,6 @@ class EnvRuntime:
             return CallOutcome(is_error=True, error=f"Tool {tool} {exc}", internal=True, detail=f"{tool}: {exc}")
         except Exception as exc:
             log.exception("%s.%s raised an unexpected exception", self.name, tool)
-            from servers.runtime.sandbox import env_line
-
             detail = f"{type(exc).__name__}: {str(exc)[:160]}{env_line(exc, self.env_dir.code_path)}"
             return CallOutcome(is_error=True, error=f"Internal error in tool {tool}", internal=True, detail=detail)
         if isinstance(output, BaseModel):

@@ -2,7 +2,9 @@
 
 The static check (servers/runtime/policy.py) rejects forbidden code before it ever runs; this guard holds at run time
 too, for code the AST cannot see (strings pydantic evaluates as annotations, say). Every process that executes
-environment code loads it through here: the verifier's worker, stand-alone servers, the farm's workers.
+environment code loads it through here: the verifier's worker, stand-alone servers, the farm's workers. A child
+started only to run untrusted env code (the verifier's worker, its protocol launcher, the factory's State-schema probe)
+also calls `apply_limits` first.
 """
 
 from __future__ import annotations
@@ -17,10 +19,25 @@ from types import ModuleType
 from typing import Any
 
 from registry.envdir import EnvDir, EnvLoadError
-from servers.runtime.policy import FORBIDDEN_BUILTINS, module_allowed
+from servers.runtime.policy import FORBIDDEN_BUILTINS, module_allowed, project_import_allowed
 
 _IMPORT_NAME = dis.opmap["IMPORT_NAME"]
 _ENV_FILES: set[str] = set()
+MEMORY_LIMIT = 2 * 1024**3
+"""Address-space ceiling (bytes) of a child running untrusted env code."""
+CPU_LIMIT = 120
+"""CPU seconds of such a child; its parent adds a wall-clock timeout."""
+
+
+def apply_limits() -> None:
+    """Memory and CPU ceilings for this process, before it loads untrusted env code."""
+    try:
+        import resource  # Unix only
+
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+        resource.setrlimit(resource.RLIMIT_CPU, (CPU_LIMIT, CPU_LIMIT + 10))
+    except (ImportError, ValueError, OSError):  # not Unix, or limits already lower: keep what we have
+        pass
 
 
 def guarded_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
@@ -36,7 +53,7 @@ def guarded_import(name: str, globals: Any = None, locals: Any = None, fromlist:
         return builtins.__import__(name, globals, locals, fromlist, level)
     allowed = level == 0 and (module_allowed(name) or (
         bool(fromlist) and all(module_allowed(f"{name}.{f}") for f in fromlist) and name != "registry"
-    ) or (name == "registry" and tuple(fromlist or ()) == ("contract",)))
+    ) or (name == "registry" and bool(fromlist) and project_import_allowed(name, fromlist)))
     if not allowed:
         raise ImportError(f"import of {name!r} is not allowed in env.py")
     return builtins.__import__(name, globals, locals, fromlist, level)

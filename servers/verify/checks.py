@@ -7,11 +7,18 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from common import jsondiff
 from registry.spec import Check, CheckCall
 from servers.runtime.runtime import CallOutcome, EnvRuntime, Episode
 
 _REF = re.compile(r"^\$\{(\d+)\.([^}]*)\}$")
 _MISSING = object()
+SUBSET_WORDS = {"missing": "{at}: missing", "not_empty": "{at}: expected an empty object, got {actual_len} key(s)",
+                "not_object": "{at}: expected an object, got {actual}",
+                "not_list": "{at}: expected a list of {expected_len}, got {actual}",
+                "length": "{at}: expected a list of {expected_len}, got {actual}",
+                "value": "{at}: expected {expected}, got {actual}"}
+"""How `subset_mismatch` words each kind of difference (see common.jsondiff.describe)."""
 
 
 class CheckRun(BaseModel):
@@ -59,34 +66,10 @@ def substitute(value: Any, outputs: list[dict[str, Any] | None]) -> Any:
 
 
 def subset_mismatch(expected: Any, actual: Any, where: str = "") -> str | None:
-    """None when `expected` is contained in `actual` (dict keys recursively, lists element-wise and same length)."""
-    if isinstance(expected, dict):
-        if not isinstance(actual, dict):
-            return f"{where or '(root)'}: expected an object, got {actual!r}"
-        if not expected and actual:  # `{}` asserts emptiness; a subset match would accept anything
-            return f"{where or '(root)'}: expected an empty object, got {len(actual)} key(s)"
-        for key, exp in expected.items():
-            if key not in actual:
-                return f"{where + '.' if where else ''}{key}: missing"
-            problem = subset_mismatch(exp, actual[key], f"{where + '.' if where else ''}{key}")
-            if problem:
-                return problem
-        return None
-    if isinstance(expected, list):
-        if not isinstance(actual, list) or len(actual) != len(expected):
-            return f"{where or '(root)'}: expected a list of {len(expected)}, got {actual!r}"
-        for i, (exp, act) in enumerate(zip(expected, actual, strict=True)):
-            problem = subset_mismatch(exp, act, f"{where}.{i}" if where else str(i))
-            if problem:
-                return problem
-        return None
-    if expected != actual or type(expected) is not type(actual) and not _same_number(expected, actual):
-        return f"{where or '(root)'}: expected {expected!r}, got {actual!r}"
-    return None
-
-
-def _same_number(a: Any, b: Any) -> bool:
-    return isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool) and a == b
+    """None when `expected` is contained in `actual` (dict keys recursively, lists element-wise and same length;
+    `{}` asserts emptiness, since a subset match would accept anything; numbers compare by value)."""
+    diff = jsondiff.first_difference(expected, actual, subset=True)
+    return None if diff is None else jsondiff.describe(diff, SUBSET_WORDS, repr, prefix=where)
 
 
 def call_mismatch(call: CheckCall, outcome: CallOutcome, outputs: list[dict[str, Any]] | None = None) -> str | None:

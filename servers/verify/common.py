@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from common import jsondiff
 from registry.spec import CheckName, CheckResult
 
 MAX_FAILURES = 20
 PROTOCOL_REPLAY_CHECKS = 3
 """How many checks of checks.json the protocol check replays over MCP (the worker records the same ones)."""
+EXACT_WORDS = {"missing": "{at}: missing", "added": "{at}: unexpected (value {actual})",
+               "length": "{at}: expected {expected_len} items, got {actual_len}",
+               "value": "{at}: expected {expected}, got {actual}"}
+"""How `first_difference` words each kind of difference (see common.jsondiff.describe)."""
 
 
 def capped(failures: list[str], limit: int = MAX_FAILURES) -> list[str]:
@@ -40,31 +45,11 @@ def short(value: Any, limit: int = 200) -> str:
 
 
 def first_difference(expected: Any, actual: Any, where: str = "") -> str | None:
-    """Where two JSON values first differ ("properties.limit.maximum: expected 100, got 50"), or None if equal."""
-    here = where or "(root)"
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        for key in expected:
-            if key not in actual:
-                return f"{where + '.' if where else ''}{key}: missing"
-        for key in actual:
-            if key not in expected:
-                return f"{where + '.' if where else ''}{key}: unexpected (value {_render(actual[key])})"
-        for key in expected:
-            diff = first_difference(expected[key], actual[key], f"{where + '.' if where else ''}{key}")
-            if diff:
-                return diff
-        return None
-    if isinstance(expected, list) and isinstance(actual, list):
-        if len(expected) != len(actual):
-            return f"{here}: expected {len(expected)} items, got {len(actual)}"
-        for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
-            diff = first_difference(e, a, f"{where}.{i}" if where else str(i))
-            if diff:
-                return diff
-        return None
-    if expected != actual or type(expected) is not type(actual):
-        return f"{here}: expected {_render(expected)}, got {_render(actual)}"
-    return None
+    """Where two JSON values first differ ("properties.limit.maximum: expected 100, got 50"), or None if equal.
+
+    Exact comparison; an object's missing or unexpected keys are reported before differences inside its values."""
+    diff = jsondiff.first_difference(expected, actual, presence_first=True)
+    return None if diff is None else jsondiff.describe(diff, EXACT_WORDS, _render, prefix=where)
 
 
 def _render(value: Any) -> str:

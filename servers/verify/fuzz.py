@@ -14,6 +14,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from common.jsonschema import resolve
+
 WRONG_VALUES: tuple[Any, ...] = (12345, "not-a-valid-value", True, [], {}, 1.5)
 """Candidates for "a wrong JSON type": the first one a property's schema rejects is used."""
 
@@ -78,19 +80,6 @@ def sample_value(sub: dict[str, Any], root: dict[str, Any]) -> Any:
     if kind == "null":
         return None
     return "x" * max(1, int(sub.get("minLength", 1)))
-
-
-def resolve(sub: Any, root: dict[str, Any]) -> dict[str, Any]:
-    """Follow a local `$ref` ("#/$defs/X"); anything else is returned as is."""
-    seen = 0
-    while isinstance(sub, dict) and isinstance(sub.get("$ref"), str) and sub["$ref"].startswith("#/") and seen < 10:
-        target: Any = root
-        for part in sub["$ref"][2:].split("/"):
-            target = target.get(part) if isinstance(target, dict) else None
-        if not isinstance(target, dict):
-            break
-        sub, seen = target, seen + 1
-    return sub if isinstance(sub, dict) else {}
 
 
 def _types(sub: dict[str, Any]) -> list[str]:

@@ -1,4 +1,4 @@
-"""Runs an environment's server.py as `__main__` under the worker's resource limits.
+"""Runs an environment's server.py as `__main__` under the sandbox's resource limits.
 
 The protocol check must exercise the real server.py over a real transport, but that file loads untrusted env.py,
 so it is started through this launcher (`python -m servers.verify.launch <server.py> [args]`) instead of bare.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import runpy
 import sys
 
-from servers.verify.worker import apply_limits
+from servers.runtime.sandbox import apply_limits
 
 
 def main() -> None:

@@ -8,22 +8,21 @@ comparison (pure), so the parent can observe while the worker runs.
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import anyio
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+from common.procs import child_env, module_argv
 from registry.contract import canonical_json
 from registry.envdir import EnvDir
 from registry.spec import Check, CheckResult, ToolSpec
-from servers.runtime.mcp_server import META_EPISODE, META_SCENARIO, META_STATE_HASH
+from registry.wire import META_EPISODE, META_SCENARIO, META_STATE_HASH
 from servers.verify.checks import substitute
 from servers.verify.common import first_difference, result, short
 
@@ -35,8 +34,6 @@ CONTROL_PLANE_NAMES = frozenset({
     "admin", "health", "metrics", "shutdown",
 })
 """Episode and admin operations live on the farm's HTTP control plane; as MCP tools the model could call them."""
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -100,9 +97,9 @@ async def observe(env_dir: EnvDir, checks: list[Check], timeout: float = TIMEOUT
     if not server_py.is_file():
         obs.error = "server.py is missing"
         return obs
-    params = StdioServerParameters(
-        command=sys.executable, args=["-m", "servers.verify.launch", str(server_py)], cwd=str(env_dir.path),
-        env={"PYTHONPATH": str(PROJECT_ROOT)})
+    command, *args = module_argv("servers.verify.launch", str(server_py))
+    # base {}: the SDK adds its own safe default environment to what we pass
+    params = StdioServerParameters(command=command, args=args, cwd=str(env_dir.path), env=child_env({}))
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errlog:
         try:
             with anyio.fail_after(timeout):

@@ -10,27 +10,26 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import anyio
 
+from common.procs import run_module
 from registry.contract import sha256_text
 from registry.envdir import ENV_FILES, EnvDir, EnvLoadError, load_env_dir
-from registry.spec import CHECK_ORDER, Check, CheckResult, CheckSuite, VerificationReport
+from registry.spec import CHECK_ORDER, Check, CheckName, CheckResult, CheckSuite, VerificationReport
 from servers.runtime.policy import ALLOWED_MODULES, static_problems
+from servers.verify import protocol
 from servers.verify.common import PROTOCOL_REPLAY_CHECKS, result, short, skipped
 
 __all__ = ["ALLOWED_MODULES", "WORKER_TIMEOUT", "averify_env", "static_problems", "verify_env"]
 
 WORKER_TIMEOUT = 180.0
 """Wall-clock limit for the child running contract/behaviour/robustness/determinism (it also has CPU limits)."""
-WORKER_CHECKS = ("contract", "behaviour", "robustness", "determinism")
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+WORKER_CHECKS: tuple[CheckName, ...] = ("contract", "behaviour", "robustness", "determinism")
 
 
 def verify_env(path: Path | str, *, write_report: bool = True) -> VerificationReport:
@@ -112,8 +111,6 @@ def _static_check(root: Path) -> CheckResult:
 
 async def _dynamic_checks(env_dir: EnvDir) -> list[CheckResult]:
     """Run the worker and the protocol observation concurrently, then judge the protocol against the worker."""
-    from servers.verify import protocol  # imports the MCP SDK (~1 s); the worker process must not pay for it
-
     replay_checks = _first_checks(env_dir)
     worker_results: list[CheckResult] = []
     observation = protocol.ProtocolObservation()
@@ -151,11 +148,8 @@ def _first_checks(env_dir: EnvDir) -> list[Check]:
 def _run_worker(path: Path) -> list[CheckResult]:
     """Run `python -m servers.verify.worker` and parse its JSON; any failure becomes failed checks with the cause."""
     start = time.monotonic()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT),
-                                                                     os.environ.get("PYTHONPATH")]))}
     try:
-        proc = subprocess.run([sys.executable, "-m", "servers.verify.worker", str(path)], capture_output=True,
-                              text=True, timeout=WORKER_TIMEOUT, env=env, cwd=str(path), errors="replace")
+        proc = run_module("servers.verify.worker", str(path), timeout=WORKER_TIMEOUT, cwd=path)
     except subprocess.TimeoutExpired as exc:
         tail = _tail(exc.stderr)
         return _worker_failed(f"verification worker timed out after {WORKER_TIMEOUT:g} s and was killed{tail}",
@@ -178,7 +172,7 @@ def _run_worker(path: Path) -> list[CheckResult]:
 
 
 def _worker_failed(message: str, seconds: float) -> list[CheckResult]:
-    return [result(name, [message], seconds, "") for name in WORKER_CHECKS]  # type: ignore[arg-type]
+    return [result(name, [message], seconds, "") for name in WORKER_CHECKS]
 
 
 def _tail(stderr: Any, lines: int = 10) -> str:

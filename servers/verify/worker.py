@@ -26,7 +26,7 @@ from registry.contract import canonical_json
 from registry.envdir import EnvDir, EnvLoadError, load_env_dir, parse_model
 from registry.spec import Check, CheckResult, CheckSuite
 from servers.runtime.runtime import CallOutcome, EnvRuntime, Episode
-from servers.runtime.sandbox import load_guarded
+from servers.runtime.sandbox import apply_limits, load_guarded
 from servers.verify.checks import CheckRun, check_coverage, run_check
 from servers.verify.common import PROTOCOL_REPLAY_CHECKS, first_difference, result, short, skipped
 from servers.verify.fuzz import Fuzzer, violating_cases
@@ -35,8 +35,6 @@ CALL_TIMEOUT = 2.0
 """Per-call limit in the worker: real tools take microseconds, so 2 s only ever catches a loop."""
 FUZZ_CALLS_PER_TOOL = 20
 FUZZ_SEED = 0
-MEMORY_LIMIT = 2 * 1024**3
-CPU_LIMIT = 120
 MIN_SCENARIOS = 3
 
 
@@ -351,17 +349,6 @@ def _safely(name: Any, fn: Callable[[], CheckResult]) -> CheckResult:
     except (Exception, RecursionError) as exc:
         return result(name, [f"verifier error while running {name}: {type(exc).__name__}: {exc}"],
                       time.monotonic() - start, "")
-
-
-def apply_limits() -> None:
-    """Memory and CPU ceilings for this process; the parent adds a wall-clock timeout."""
-    try:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-        resource.setrlimit(resource.RLIMIT_CPU, (CPU_LIMIT, CPU_LIMIT + 10))
-    except (ImportError, ValueError, OSError):  # not Unix, or limits already lower: keep what we have
-        pass
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@
 - llamafactory: JSONL in LLaMA-Factory's alpaca flavour (`instruction`, `input`, `output`, `system`, `history`,
   `tools`), tool calls and results rendered into the assistant text (see `render_assistant`).
 - verl: parquet for verl RL (`data_source`, `prompt`, `ability`, `reward_model`, `extra_info`); the ground truth is
-  `synthesizer.rollout.reward.GroundTruth` as JSON.
+  `synthesizer.data.ground_truth.GroundTruth` as JSON.
 
 The LLaMA-Factory formats also write (merge into) `dataset_info.json` beside the output. Conventions followed:
 hiyouga/LLaMA-Factory data/README.md (sharegpt: "human and observation should appear in odd positions, while gpt
@@ -27,8 +27,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from common.errors import EnvfactoryError
 from common.files import atomic_path
-from synthesizer.data.records import FORMAT, Trajectory
+from synthesizer.data.ground_truth import GroundTruth
+from synthesizer.data.records import FORMAT, Trajectory, read_json_object
 from synthesizer.errors import SynthError
 
 FORMATS = ("openai", "sharegpt", "llamafactory", "verl")
@@ -47,7 +49,7 @@ class ExportResult(BaseModel):
     dataset_info: Path | None = None  # the LLaMA-Factory dataset_info.json written beside the output
 
 
-class Unrepresentable(Exception):
+class Unrepresentable(EnvfactoryError):
     """This trajectory cannot be written in the format (the row is skipped and named in ExportResult.problems)."""
 
 
@@ -321,8 +323,6 @@ def verl_prompt(t: Trajectory) -> list[dict[str, str]]:
 
 
 def verl_row(t: Trajectory) -> dict[str, Any]:
-    from synthesizer.rollout.reward import GroundTruth
-
     envs = [e.name for e in t.envs]
     truth = GroundTruth.from_trajectory(t)
     return {
@@ -385,14 +385,8 @@ def _write_parquet(rows: list[dict[str, Any]], out: Path) -> None:
 def merge_dataset_info(out: Path, entry: dict[str, Any]) -> Path:
     """Add (or replace) the entry named after the output file in `dataset_info.json` beside it."""
     info_path = out.parent / DATASET_INFO
-    info: dict[str, Any] = {}
-    if info_path.is_file():
-        try:
-            info = json.loads(info_path.read_text(encoding="utf-8"))
-        except ValueError:
-            raise SynthError(f"{info_path}: not valid JSON; fix or remove it") from None
-        if not isinstance(info, dict):
-            raise SynthError(f"{info_path}: not a JSON object of dataset descriptions")
+    info = read_json_object(info_path, "not a JSON object of dataset descriptions",
+                            "not valid JSON; fix or remove it") or {}
     info[out.stem] = {"file_name": out.name, **entry}
     with atomic_path(info_path) as tmp:
         tmp.write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Validation of an OpenAI chat transcript (system, user, assistant tool_calls, tool results)."""
+"""OpenAI chat transcripts (system, user, assistant tool_calls, tool results): validation, and what a message is."""
 
 from __future__ import annotations
 
@@ -40,3 +40,8 @@ def validate_messages(msgs: list[dict[str, Any]], tool_names: set[str]) -> list[
     if msgs and (msgs[-1].get("role") != "assistant" or not msgs[-1].get("content")):
         problems.append("last message is not a final assistant answer")
     return problems
+
+
+def is_question(text: str | None) -> bool:
+    """Does the message ask something (ends with a question mark)? How a request for missing facts is recognised."""
+    return bool(text) and text.rstrip().endswith("?")

@@ -174,14 +174,20 @@ def trajectory_id(seed: int, index: int, servers: list[str]) -> str:
     return f"s{seed}-{index:06d}-{'+'.join(servers) or 'none'}"
 
 
-def read_manifest(path: Path) -> dict[str, Any] | None:
-    """A run's manifest.json as a dict; None when there is none."""
+def read_json_object(path: Path, not_object: str, not_json: str = "not valid JSON") -> dict[str, Any] | None:
+    """The JSON object in `path`, None when there is no such file; a SynthError `<path>: <not_json>` or
+    `<path>: <not_object>` when the file is not JSON or holds something else."""
     if not path.is_file():
         return None
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except ValueError:
-        raise SynthError(f"{path}: not valid JSON") from None
+        raise SynthError(f"{path}: {not_json}") from None
     if not isinstance(doc, dict):
-        raise SynthError(f"{path}: not a manifest (expected a JSON object)")
+        raise SynthError(f"{path}: {not_object}")
     return doc
+
+
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    """A run's manifest.json as a dict; None when there is none."""
+    return read_json_object(path, "not a manifest (expected a JSON object)")

@@ -10,18 +10,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mcp import MCPError
+from mcp.types import CONNECTION_CLOSED
 from pydantic import BaseModel
 
+from common.errors import EnvfactoryError
+from registry.wire import META_EPISODE, META_SCENARIO, META_STATE_HASH
 from synthesizer.discovery.fastclient import RolloutClientError, RPCError
 from synthesizer.discovery.sources import ConnectedServer
 from synthesizer.errors import SynthError
 
-META_EPISODE = "envfactory/episode"
-META_SCENARIO = "envfactory/scenario"
-META_STATE_HASH = "envfactory/state_hash"
 
-
-class CallFailed(Exception):
+class CallFailed(EnvfactoryError):
     """The tool answered isError (or a JSON-RPC error about this call)."""
 
 
@@ -76,11 +76,10 @@ async def call_tool(server: ConnectedServer, tool: str, arguments: dict[str, Any
     except RolloutClientError as exc:
         raise ServerLost(server.name, f"lost MCP server {server.name!r} ({server.source.where()}): {exc}") from None
     except Exception as exc:
-        name = type(exc).__name__
-        if name == "MCPError" and "closed" not in str(exc).lower():
+        if isinstance(exc, MCPError) and exc.code != CONNECTION_CLOSED:  # SDK client: an error about this call
             return CallResult(tool=tool, arguments=arguments, output=None, text=str(exc), is_error=True)
         raise ServerLost(server.name, f"lost MCP server {server.name!r} ({server.source.where()}): "
-                                      f"{name}: {exc}") from None
+                                      f"{type(exc).__name__}: {exc}") from None
     text = result_text(r)
     return CallResult(tool=tool, arguments=arguments, output=None if r.is_error else result_output(r, text),
                       text=text, is_error=bool(r.is_error), state_hash=(r.meta or {}).get(META_STATE_HASH))

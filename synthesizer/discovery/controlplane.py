@@ -13,35 +13,28 @@ from urllib.parse import quote
 
 import httpx2
 
+from common import jsondiff
+from synthesizer.discovery.fastclient import SharedHttp, response_detail
 from synthesizer.discovery.sources import CALL_TIMEOUT_S, CONNECT_TIMEOUT_S, describe_failure, farm_base
 from synthesizer.errors import SynthError
 
 DIFF_VALUE_CHARS = 60
+DIFF_WORDS = {"missing": "{at}: removed", "added": "{at}: added",
+              "length": "{at}: {expected_len} items -> {actual_len} items", "value": "{at}: {expected} -> {actual}"}
+"""How `state_diff` words each kind of difference (see common.jsondiff.describe)."""
 
 
-class ControlPlane:
+class ControlPlane(SharedHttp):
     """`base`: the farm URL (`http://host:port`). `http`: a shared client (not closed here; it may carry the bearer
     header already); when omitted one is created and closed by `aclose()`. `token`: sent as a bearer token."""
 
     def __init__(self, base: str, *, token: str | None = None, http: httpx2.AsyncClient | None = None,
                  timeout: float = CALL_TIMEOUT_S):
         self.base = farm_base(base)
-        self._owns_http = http is None
-        self._http = http if http is not None else httpx2.AsyncClient(
-            timeout=httpx2.Timeout(timeout, connect=CONNECT_TIMEOUT_S))
+        super().__init__(http, lambda: httpx2.AsyncClient(timeout=httpx2.Timeout(timeout, connect=CONNECT_TIMEOUT_S)))
         self._headers = {"accept": "application/json"}
         if token:
             self._headers["authorization"] = f"Bearer {token}"
-
-    async def __aenter__(self) -> ControlPlane:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
 
     async def create_episode(self, env: str, scenario: str | None = None, state: dict[str, Any] | None = None,
                              seed: int | None = None) -> dict[str, Any]:
@@ -96,14 +89,14 @@ class ControlPlane:
 
 
 def _error_text(resp: httpx2.Response) -> str:
+    """The farm's `{"error": ...}` message, else what the answer's body or status says."""
     try:
         doc = resp.json()
     except ValueError:
         doc = None
     if isinstance(doc, dict) and isinstance(doc.get("error"), str):
         return doc["error"]
-    text = resp.text.strip()
-    return text.splitlines()[0][:200] if text else resp.reason_phrase
+    return response_detail(resp)
 
 
 # --- State diff ------------------------------------------------------------------------------------------------------
@@ -114,34 +107,11 @@ def _show(value: Any) -> str:
     return text if len(text) <= DIFF_VALUE_CHARS else text[: DIFF_VALUE_CHARS - 1] + "…"
 
 
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _diff(expected: Any, actual: Any, path: str, out: list[str]) -> None:
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        for key in sorted(set(expected) | set(actual), key=str):
-            where = _join(path, str(key))
-            if key not in actual:
-                out.append(f"{where}: removed")
-            elif key not in expected:
-                out.append(f"{where}: added")
-            else:
-                _diff(expected[key], actual[key], where, out)
-    elif isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
-        for i, (a, b) in enumerate(zip(expected, actual, strict=True)):
-            _diff(a, b, f"{path}[{i}]", out)
-    elif isinstance(expected, list) and isinstance(actual, list):
-        out.append(f"{path or '(root)'}: {len(expected)} items -> {len(actual)} items")
-    elif expected != actual or type(expected) is not type(actual):
-        out.append(f"{path or '(root)'}: {_show(expected)} -> {_show(actual)}")
-
-
 def state_diff(expected: Any, actual: Any, limit: int = 20) -> list[str]:
     """Readable differences, e.g. `orders.ord_0003.status: "paid" -> "cancelled"`, `carts.cart_0002: added`
     (in `actual` only), `events.evt_0001: removed`; at most `limit` lines, then `... N more`."""
-    out: list[str] = []
-    _diff(expected, actual, "", out)
+    out = [jsondiff.describe(d, DIFF_WORDS, _show, brackets=True)
+           for d in jsondiff.differences(expected, actual, sort_keys=True)]
     if len(out) > limit:
         return [*out[:limit], f"... {len(out) - limit} more"]
     return out

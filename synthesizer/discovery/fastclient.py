@@ -29,9 +29,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urljoin, urlparse
 
 import httpx2
@@ -158,6 +158,12 @@ def _sse_messages(body: str) -> list[Any]:
     return out
 
 
+def response_detail(resp: httpx2.Response) -> str:
+    """What an HTTP error answer says: the first line of its body (at most 200 characters), else its reason phrase."""
+    text = resp.text.strip()
+    return text.splitlines()[0][:200] if text else resp.reason_phrase
+
+
 def _describe_transport_error(exc: httpx2.HTTPError) -> str:
     kind = type(exc).__name__
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -171,7 +177,26 @@ def _describe_transport_error(exc: httpx2.HTTPError) -> str:
 # --- the client ------------------------------------------------------------------------------------------------------
 
 
-class RolloutClient:
+class SharedHttp:
+    """Base of the async clients that use a shared `httpx2.AsyncClient` (the caller's to close) or make their own,
+    which `aclose()` and leaving `async with` close."""
+
+    def __init__(self, http: httpx2.AsyncClient | None, make: Callable[[], httpx2.AsyncClient]):
+        self._owns_http = http is None
+        self._http = http if http is not None else make()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+
+class RolloutClient(SharedHttp):
     """Thin 2026-07-28 MCP client for one endpoint. Share one `httpx2.AsyncClient` between all instances.
 
     `http`: the shared client (not closed here); when omitted one is created and closed by `aclose()`.
@@ -186,8 +211,7 @@ class RolloutClient:
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise SynthError(f"not an http(s) URL: {url!r}")
         self.url = url
-        self._owns_http = http is None
-        self._http = http if http is not None else httpx2.AsyncClient(timeout=timeout)
+        super().__init__(http, lambda: httpx2.AsyncClient(timeout=timeout))
         self._timeout = timeout
         self._ids = itertools.count(1)
         self._envelope: dict[str, Any] = {
@@ -204,16 +228,6 @@ class RolloutClient:
             self._headers["authorization"] = f"Bearer {token}"
         self._output_schemas = dict(output_schemas or {})
         self._validators: dict[str, Any] = {}
-
-    async def __aenter__(self) -> RolloutClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
 
     # -- public calls --
 
@@ -289,8 +303,8 @@ class RolloutClient:
             raise RPCError(f"MCP server at {self.url} ({what}): JSON-RPC error {code}: {text}", self.url, code, text,
                            err.get("data"), status)
         if status != 200:
-            detail = resp.text.strip().splitlines()[0][:200] if resp.text.strip() else resp.reason_phrase
-            raise HTTPStatusFailure(f"MCP server at {self.url} ({what}): HTTP {status}: {detail}", self.url, status)
+            raise HTTPStatusFailure(f"MCP server at {self.url} ({what}): HTTP {status}: {response_detail(resp)}",
+                                    self.url, status)
         if not isinstance(message, dict):
             raise ProtocolFailure(f"MCP server at {self.url} ({what}): the answer is not a JSON-RPC message "
                                   f"(content-type {ctype or 'none'})", self.url)

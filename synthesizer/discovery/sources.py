@@ -24,14 +24,18 @@ from typing import Any, Literal, Protocol, TextIO
 from urllib.parse import quote, urlparse
 
 import httpx2
-from mcp import Client, StdioServerParameters
+from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.types import CONNECTION_CLOSED
 from pydantic import BaseModel, Field
 
+from registry import mcpconfig
+from registry.catalog import verified_envs
 from registry.contract import canonical_json, sha256_text
-from registry.envdir import EnvLoadError, envs_root, find_env
+from registry.envdir import EnvLoadError, catalog_roots, env_dirs, load_env_dir
 from synthesizer.discovery.fastclient import RolloutClient
+from synthesizer.discovery.tools import ToolInfo
 from synthesizer.errors import SynthError
 
 CALL_TIMEOUT_S = 60.0
@@ -57,21 +61,6 @@ class ServerSource(BaseModel):
         if self.transport == "http":
             return f"at {self.url}"
         return "launched with " + " ".join([self.command or "", *self.args]).strip()
-
-
-class ToolInfo(BaseModel):
-    """A tool as listed over MCP (the subset the synthesizer uses)."""
-
-    name: str
-    description: str = ""
-    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
-    output_schema: dict[str, Any] | None = None
-    read_only: bool = False
-    destructive: bool = False
-
-    @property
-    def is_write(self) -> bool:
-        return not self.read_only
 
 
 class ServerInfo(BaseModel):
@@ -187,13 +176,11 @@ def sources_from_file(path: Path) -> list[ServerSource]:
 
 
 def sources_from_catalog() -> list[ServerSource]:
-    from registry.catalog import verified_envs
-    from registry.mcpconfig import mcp_config
-
     envs = verified_envs()
     if not envs:
-        raise SynthError(f"the catalog at {envs_root()} has no verified environment; pass --url or --mcp-config")
-    return sources_from_config(mcp_config(envs, "generic", python=sys.executable), "catalog")
+        where = ", ".join(map(str, catalog_roots()))
+        raise SynthError(f"the catalog ({where}) has no verified environment; pass --url or --mcp-config")
+    return sources_from_config(mcpconfig.mcp_config(envs, "generic", python=sys.executable), "catalog")
 
 
 def farm_base(farm: str) -> str:
@@ -315,13 +302,13 @@ def describe_failure(exc: BaseException) -> str:
     leaf = _leaf_errors(exc)[0]
     kind = type(leaf).__name__
     text = str(leaf).strip().splitlines()[0] if str(leaf).strip() else kind
-    if kind == "ConnectError" or isinstance(leaf, ConnectionRefusedError):
+    if isinstance(leaf, httpx2.ConnectError | ConnectionRefusedError):
         return f"connection refused ({text})"
     if isinstance(leaf, FileNotFoundError):
         return f"command not found ({leaf.filename or text})"
     if isinstance(leaf, OSError) and leaf.strerror:
         return leaf.strerror
-    if kind == "MCPError" and "closed" in text.lower():
+    if isinstance(leaf, MCPError) and leaf.code == CONNECTION_CLOSED:
         return "the server closed the connection (did the command start an MCP server?)"
     return text if text.startswith(kind) else f"{kind}: {text}"
 
@@ -382,12 +369,12 @@ async def list_all_tools(client: Client) -> list[ToolInfo]:
 
 def catalog_scenarios(*names: str) -> tuple[list[str], str | None]:
     """Scenario names and content hash from the registry when a name is a catalog environment; none otherwise."""
-    root = envs_root()
+    dirs = env_dirs()
     for name in names:
-        if not name or not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or not (root / name / "env.json").is_file():
+        if name not in dirs:
             continue
         try:
-            env = find_env(name, root)
+            env = load_env_dir(dirs[name])
         except EnvLoadError:
             continue
         return list(env.spec.scenarios), env.content_hash()

@@ -5,40 +5,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from common import naming
+from common import jsonschema, naming
 
 ID_DESC = re.compile(r"\b(as )?returned by\b|\bid of\b|\bidentifier\b", re.IGNORECASE)
 TOKEN = re.compile(r"[a-z0-9]+")
 STOP = frozenset("a an the of to by in on for and or as is are be it its this that with from at any one all".split())
 
 
-def resolve(schema: Any, root: dict[str, Any] | None = None, depth: int = 0) -> dict[str, Any]:
-    """Follow a local `$ref` and collapse nullable unions (`anyOf: [X, null]`) to X."""
-    if not isinstance(schema, dict):
-        return {}
-    root = root or schema
-    if "$ref" in schema and depth < 20:
-        ref = str(schema["$ref"])
-        if ref.startswith("#/"):
-            target: Any = root
-            for part in ref[2:].split("/"):
-                target = target.get(part, {}) if isinstance(target, dict) else {}
-            merged = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
-            return resolve(merged, root, depth + 1)
-    for key in ("anyOf", "oneOf"):
-        branches = schema.get(key)
-        if isinstance(branches, list):
-            real = [b for b in branches if isinstance(b, dict) and b.get("type") != "null"]
-            if real:
-                merged = {**resolve(real[0], root, depth + 1), **{k: v for k, v in schema.items() if k != key}}
-                return merged
-    if isinstance(schema.get("allOf"), list) and schema["allOf"]:
-        merged: dict[str, Any] = {}
-        for b in schema["allOf"]:
-            merged.update(resolve(b, root, depth + 1))
-        merged.update({k: v for k, v in schema.items() if k != "allOf"})
-        return merged
-    return schema
+def resolve(schema: Any, root: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The synthesizer's reading of a tool schema (JSON Schema 2020-12, `root`: the tool's input schema, else `schema`):
+    keys beside a `$ref` apply, `anyOf: [X, null]` is X, `allOf` is one merged schema."""
+    return jsonschema.resolve(schema, root or (schema if isinstance(schema, dict) else None), ref_siblings=True,
+                              collapse_unions=True, merge_all_of=True)
 
 
 def main_type(schema: dict[str, Any]) -> str | None:

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import networkx as nx
 from pydantic import BaseModel
 
-from synthesizer.discovery.sources import ToolInfo
+from common.errors import EnvfactoryError
+from synthesizer.discovery.tools import ToolInfo
 from synthesizer.plan.schema import properties, required
 
 TRIES = 40
@@ -347,5 +348,5 @@ class Sampler:
                 if s in self.cat.reachable and s != q}
 
 
-class _Dead(Exception):
+class _Dead(EnvfactoryError):
     """This random construction cannot be completed; try again."""

@@ -7,10 +7,10 @@ import random
 import re
 from typing import Any
 
-from synthesizer.discovery.sources import ToolInfo
+from synthesizer.discovery.tools import ToolInfo
 from synthesizer.graph.links import NAME_KEYS, VERBS, tool_noun
-from synthesizer.plan.grounding import FedValue as Feed
-from synthesizer.plan.grounding import GroundedPlan as Execution
+from synthesizer.plan.grounded import FedValue as Feed
+from synthesizer.plan.grounded import GroundedPlan as Execution
 from synthesizer.plan.schema import entity_of_param, is_id_like, properties, resolve, singular_phrase
 
 # verb token of a tool name -> (request phrase, past tense); the phrase never repeats the tool name itself

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from synthesizer.data.leaks import leaked_tools
-from synthesizer.plan.grounding import GroundedPlan
+from synthesizer.plan.grounded import GroundedPlan
 from synthesizer.plan.schema import properties, required, resolve
 from synthesizer.query.compose import human_date, id_values, salient
 

@@ -9,13 +9,13 @@ asks for (say no tool fits; ask for the missing fact; never call a distractor). 
 from __future__ import annotations
 
 from synthesizer.data.leaks import leaked_tools
+from synthesizer.data.messages import is_question
 from synthesizer.data.records import CallCheck, Checks, PlanCall, split_qualified
 from synthesizer.discovery.controlplane import ControlPlane, state_diff
 from synthesizer.errors import SynthError
 from synthesizer.query.compose import id_values
 from synthesizer.query.refine import leaked_ids
 from synthesizer.query.roles.base import Sample
-from synthesizer.query.roles.offline import is_question
 from synthesizer.rollout.callmatch import match_calls
 from synthesizer.rollout.conversation import Rollout
 

@@ -1,5 +1,6 @@
 """Score a rollout against a trajectory's ground truth, every component separately, for RL (the verl export stores
-the `GroundTruth`; a verl reward function rebuilds it with `GroundTruth.model_validate_json`).
+the `GroundTruth` of `synthesizer.data.ground_truth`; a verl reward function rebuilds it with
+`GroundTruth.model_validate_json`).
 
     total = clip(W_STATE * state_match + W_CALLS * call_match - extra_penalty - malformed_penalty, 0, 1)
 
@@ -16,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from synthesizer.data.records import Feed, PlanCall, Trajectory, split_qualified
+from synthesizer.data.ground_truth import GroundTruth
 from synthesizer.discovery.controlplane import ControlPlane, state_diff
 from synthesizer.errors import SynthError
 from synthesizer.rollout.callmatch import CallMatch, MadeCall, describe_call, match_details
@@ -28,46 +29,6 @@ P_MALFORMED = 0.2  # per call whose arguments did not parse or that named no sho
 MAX_EXTRA_PENALTY = 0.3
 MAX_MALFORMED_PENALTY = 0.6
 DIFF_LINES = 20  # State diff lines per server in the explanation
-
-
-class GroundTruthCall(BaseModel):
-    """One plan call as the reward needs it (the plan without its outputs)."""
-
-    step: int
-    name: str  # namespaced <server>__<tool>
-    arguments: dict[str, Any]
-    free: list[str] = Field(default_factory=list)  # arguments whose value is not checked
-    required: bool = True
-    read_only: bool = False
-    depends: list[Feed] = Field(default_factory=list)
-
-    def plan_call(self) -> PlanCall:
-        server, tool = split_qualified(self.name)
-        return PlanCall(step=self.step, server=server, tool=tool, name=self.name, arguments=self.arguments,
-                        depends=self.depends, free=self.free, required=self.required, read_only=self.read_only)
-
-
-class GroundTruth(BaseModel):
-    """What a rollout is scored against: the gold calls and each server's expected final State hash."""
-
-    calls: list[GroundTruthCall]
-    expected_state_hashes: dict[str, str | None]
-    tools: list[str] = Field(default_factory=list)  # names shown to the assistant (others are malformed calls)
-
-    @classmethod
-    def from_plan(cls, plan: list[PlanCall], expected_state_hashes: dict[str, str | None],
-                  tools: list[str] | None = None) -> GroundTruth:
-        calls = [GroundTruthCall(step=p.step, name=p.name, arguments=p.arguments, free=p.free, required=p.required,
-                                 read_only=p.read_only, depends=p.depends) for p in plan]
-        return cls(calls=calls, expected_state_hashes=dict(expected_state_hashes), tools=sorted(tools or []))
-
-    @classmethod
-    def from_trajectory(cls, t: Trajectory) -> GroundTruth:
-        names = [str(tool.get("function", {}).get("name", "")) for tool in t.tools]
-        return cls.from_plan(t.plan, t.expected_state_hashes, [n for n in names if n])
-
-    def plan(self) -> list[PlanCall]:
-        return [c.plan_call() for c in self.calls]
 
 
 class RewardBreakdown(BaseModel):

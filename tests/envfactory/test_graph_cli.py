@@ -12,7 +12,9 @@ import typer
 from typer.testing import CliRunner
 
 from envfactory.cli.graph import graph
-from synthesizer.graph.links import graph_stats, load_graph, union_graph
+from synthesizer.graph.stats import graph_stats
+from synthesizer.graph.store import load_graph
+from synthesizer.graph.union import union_graph
 from synthesizer.graph.view import render_html, render_png, view_data
 from tests.fixtures.scripted_llm import ScriptedLLMServer
 from tests.synthesizer.graph.test_graph import TOOLS, catalog_tools

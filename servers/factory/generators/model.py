@@ -22,25 +22,24 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from common.errors import EnvfactoryError
 from common.llm import ChatModel, LLMInfraError, LLMReply, LLMReplyError, Usage
 from registry.contract import sha256_text
-from registry.server_template import SERVER_PY
-from registry.spec import CheckSuite, EnvSpec, Provenance, Scenario, VerificationReport
+from registry.spec import CheckSuite, EnvSpec, Scenario, VerificationReport
+from servers.factory import envwriter
 from servers.factory.apimodel import ApiModel
+from servers.factory.envwriter import ProbeError, ProbeTimeout
 from servers.factory.generators import prompts
 from servers.verify.verifier import averify_env, static_problems
 
 __all__ = ["AttemptRecord", "ModelBuildResult", "extract_python", "generate_with_model"]
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
 CHECKPOINT = "checkpoint.json"
 CHECKPOINT_VERSION = 1
 SCENARIO_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -102,7 +101,7 @@ class _Stage(BaseModel):
     data: dict[str, Any] | None = None
 
 
-class _Stop(Exception):
+class _Stop(EnvfactoryError):
     """An infrastructure failure: the build stops here."""
 
 
@@ -208,85 +207,34 @@ def report_failures(report: VerificationReport) -> list[str]:
 
 # --- writing an attempt ---------------------------------------------------------------------------------------
 
-def _server_py() -> str:
-    return SERVER_PY
-
-
-def _env_spec(api: ApiModel, model: str, attempt: int, scenarios: list[str],
-              state_schema: dict[str, Any]) -> EnvSpec:
-    return EnvSpec(
-        name=api.name, version=api.version, domain=api.domain or "general",
-        description=(api.description or api.title).strip() or api.name,
-        provenance=Provenance(source=api.source, source_sha256=api.source_sha256, importer=api.importer,
-                              generator="model", model=model, attempts=attempt),
-        tools=[op.tool_spec() for op in api.operations], state_schema=state_schema, scenarios=scenarios,
-        default_scenario="small" if "small" in scenarios else None)
-
-
-def _dump(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
-
-
-def _write_env(path: Path, api: ApiModel, model: str, attempt: int, code: str, data: dict[str, Any]) -> None:
-    if path.exists():
-        shutil.rmtree(path)
-    (path / "scenarios").mkdir(parents=True)
-    (path / "env.py").write_text(code, encoding="utf-8")
-    names = []
-    for raw in data["scenarios"]:
-        scenario = Scenario.model_validate(raw)
-        names.append(scenario.name)
-        (path / "scenarios" / f"{scenario.name}.json").write_text(_dump(scenario.model_dump(mode="json")),
-                                                                   encoding="utf-8")
+def _write_env(path: Path, api: ApiModel, model: str, attempt: int, code: str, data: dict[str, Any]) -> EnvSpec:
+    """The attempt's environment directory (State schema still {}); returns the spec written to env.json."""
+    scenarios = [Scenario.model_validate(raw) for raw in data["scenarios"]]
     suite = CheckSuite.model_validate({"checks": data["checks"]})
-    (path / "checks.json").write_text(_dump(suite.model_dump(mode="json", exclude_defaults=True)), encoding="utf-8")
-    (path / "server.py").write_text(_server_py(), encoding="utf-8")
-    spec = _env_spec(api, model, attempt, names, {})
-    (path / "env.json").write_text(_dump(spec.model_dump(mode="json", by_alias=True, exclude_none=True)),
-                                   encoding="utf-8")
+    spec = envwriter.env_spec(
+        api, generator="model", model=model, attempts=attempt, tools=[op.tool_spec() for op in api.operations],
+        scenarios=[s.name for s in scenarios], version=api.version,
+        description=(api.description or api.title).strip() or api.name)
+    envwriter.write_env_dir(path, code=code, scenarios=scenarios, spec=spec,
+                            checks=suite.model_dump(mode="json", exclude_defaults=True)["checks"])
+    return spec
 
 
-_PROBE = """
-import json, sys
-from pathlib import Path
-from servers.verify.worker import apply_limits
-apply_limits()
-out, sys.stdout = sys.stdout, sys.stderr
-from registry.envdir import load_env_dir
-from servers.runtime.sandbox import load_guarded
-module = load_guarded(load_env_dir(Path(sys.argv[1])), "envfactory_schema_probe")
-out.write(json.dumps(module.State.model_json_schema()))
-"""
+def _probe_state_schema(path: Path, spec: EnvSpec) -> str | None:
+    """Record State.model_json_schema() of the attempt in env.json, computed in a limited child (env.py is untrusted).
 
-
-def _probe_state_schema(path: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """State.model_json_schema() of the attempt, computed in a limited child (env.py is untrusted).
-
-    Returns (schema, None), (None, None) when the module does not load (verification reports why), or
-    (None, problem) when importing it hangs.
+    Returns None, having recorded the schema, or left it {} when the module does not load (verification reports
+    why); or the problem when importing it hangs.
     """
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT),
-                                                                     os.environ.get("PYTHONPATH")]))}
     try:
-        proc = subprocess.run([sys.executable, "-c", _PROBE, str(path)], capture_output=True, text=True,
-                              timeout=PROBE_TIMEOUT, env=env, cwd=str(path), errors="replace")
-    except subprocess.TimeoutExpired:
-        return None, (f"[contract] env.py did not finish importing within {PROBE_TIMEOUT:g} s "
-                      "(a loop at module level?)")
-    if proc.returncode != 0:
-        return None, None
-    try:
-        schema = json.loads(proc.stdout)
-    except ValueError:
-        return None, None
-    return (schema, None) if isinstance(schema, dict) else (None, None)
-
-
-def _set_state_schema(path: Path, schema: dict[str, Any]) -> None:
-    spec_path = path / "env.json"
-    data = json.loads(spec_path.read_text(encoding="utf-8"))
-    data["state_schema"] = schema
-    spec_path.write_text(_dump(data), encoding="utf-8")
+        found = envwriter.probe_state(path, PROBE_TIMEOUT)
+    except ProbeTimeout:
+        return (f"[contract] env.py did not finish importing within {PROBE_TIMEOUT:g} s "
+                "(a loop at module level?)")
+    except ProbeError:
+        return None
+    envwriter.set_state_schema(path, spec, found.schema)
+    return None
 
 
 # --- the build --------------------------------------------------------------------------------------------------
@@ -438,14 +386,12 @@ class _Build:
                                  summary="scenarios/checks refused before running",
                                  seconds=round(time.monotonic() - start, 3)), None
         env_path = self._attempt_dir(n) / self.api.name
-        _write_env(env_path, self.api, self.llm.model, n, code_stage.code, data_stage.data)
-        schema, hang = _probe_state_schema(env_path)
+        spec = _write_env(env_path, self.api, self.llm.model, n, code_stage.code, data_stage.data)
+        hang = _probe_state_schema(env_path, spec)
         if hang:
             return AttemptRecord(n=n, verdict="failed", failures=[hang], usage=usage, summary=hang,
                                  env_dir=str(env_path.relative_to(self.work_dir)),
                                  seconds=round(time.monotonic() - start, 3)), None
-        if schema is not None:
-            _set_state_schema(env_path, schema)
         report = await averify_env(env_path, write_report=True)
         return AttemptRecord(n=n, verdict="passed" if report.passed else "failed",
                              failures=[] if report.passed else report_failures(report), usage=usage,

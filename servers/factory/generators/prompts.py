@@ -15,7 +15,8 @@ however many revisions there are.
 
 The system prompt holds the contract (registry/environment-contract.md, verbatim) and a reference excerpt (parts of
 environments/calendar: State, pagination helper, a read, a write, a few checks). Everything here is a pure function
-of its inputs plus those two files, read when a prompt is built (never at import).
+of its inputs plus those files, read as package data when a prompt is built (never at import); a missing one raises
+PromptContextError instead of a weaker prompt.
 """
 
 from __future__ import annotations
@@ -24,14 +25,15 @@ import ast
 import json
 import re
 from functools import lru_cache
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
+from common.errors import EnvfactoryError
 from servers.factory.apimodel import ApiModel
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
-CONTRACT_DOC = PROJECT_ROOT / "registry" / "environment-contract.md"
-REFERENCE_ENV = PROJECT_ROOT / "environments" / "calendar"
+CONTRACT_DOC = ("registry", "environment-contract.md")
+REFERENCE_ENV = ("environments", "calendar")
+"""(package, path inside it) of the prompt context: package data, read through importlib.resources."""
 REFERENCE_FUNCTIONS = ("_fmt", "_stored", "_now", "_page", "_calendar", "_calendar_view", "list_calendars",
                        "get_calendar")
 """Self-contained: every helper these functions call is included (a write tool is in the contract text)."""
@@ -42,44 +44,47 @@ KEEP = {"keep": True}
 
 Message = dict[str, str]
 
-FALLBACK_CONTRACT = """env.py defines `class State(EnvState)` (pydantic; records keyed by id) and one function per tool,
-named as the tool, `tool(state, **arguments) -> dict`. First parameter is the State; the others are exactly the input
-schema's properties (required ones without default). Imports: pydantic, registry.contract (EnvState, ToolError) and
-pure stdlib modules (re, math, datetime, json, ...) only; no I/O, no os/sys/time/random/socket, no open/eval/exec.
-Ids come from state.mint_id(prefix), time from state.now. Domain errors raise ToolError(message); never let
-KeyError/ValueError escape. Read-only tools must not mutate the State. Outputs validate against output_schema."""
+
+class PromptContextError(EnvfactoryError):
+    """A file the prompts are built from is not installed with its package; a prompt without it would mislead."""
 
 
 # --- fixed context ----------------------------------------------------------------------------------------------
 
+def _package_text(package: str, *parts: str) -> str:
+    """A text file shipped as package data; a missing one is an installation error, never silently replaced."""
+    resource = resources.files(package)
+    for part in parts:
+        resource = resource / part
+    try:
+        return resource.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise PromptContextError(f"{package}/{'/'.join(parts)} is missing from the installed {package!r} package "
+                                 "(package data not installed?); the model generator's prompts need it") from exc
+
+
 @lru_cache(maxsize=1)
 def contract_text() -> str:
-    try:
-        return CONTRACT_DOC.read_text(encoding="utf-8").strip()
-    except OSError:
-        return FALLBACK_CONTRACT
+    return _package_text(*CONTRACT_DOC).strip()
 
 
 @lru_cache(maxsize=1)
 def reference_excerpt() -> str:
     """A few real pieces of a verified environment: imports, State models, a pagination helper, tools, checks."""
-    try:
-        source = (REFERENCE_ENV / "env.py").read_text(encoding="utf-8")
-        tree = ast.parse(source)
-        code = ""
-        for node in tree.body:
-            block = isinstance(node, ast.ClassDef) or (isinstance(node, ast.FunctionDef)
-                                                       and node.name in REFERENCE_FUNCTIONS)
-            if block or isinstance(node, ast.Import | ast.ImportFrom | ast.Assign):
-                segment = ast.get_source_segment(source, node) or ""
-                code += ("\n\n" + segment + "\n\n") if block else (segment + "\n")
-        code = re.sub(r"\n{3,}", "\n\n", code).strip()
-        checks = json.loads((REFERENCE_ENV / "checks.json").read_text(encoding="utf-8"))["checks"]
-        chosen = [c for c in checks if c["id"] in REFERENCE_CHECKS]
-        chosen += [c for c in checks if any(call.get("expect", {}).get("is_error") for call in c["calls"])][:1]
-        chosen += [c for c in checks if c.get("expect_state")][:1]
-    except (OSError, SyntaxError, ValueError, KeyError, TypeError, AttributeError):
-        return ""
+    source = _package_text(*REFERENCE_ENV, "env.py")
+    tree = ast.parse(source)
+    code = ""
+    for node in tree.body:
+        block = isinstance(node, ast.ClassDef) or (isinstance(node, ast.FunctionDef)
+                                                   and node.name in REFERENCE_FUNCTIONS)
+        if block or isinstance(node, ast.Import | ast.ImportFrom | ast.Assign):
+            segment = ast.get_source_segment(source, node) or ""
+            code += ("\n\n" + segment + "\n\n") if block else (segment + "\n")
+    code = re.sub(r"\n{3,}", "\n\n", code).strip()
+    checks = json.loads(_package_text(*REFERENCE_ENV, "checks.json"))["checks"]
+    chosen = [c for c in checks if c["id"] in REFERENCE_CHECKS]
+    chosen += [c for c in checks if any(call.get("expect", {}).get("is_error") for call in c["calls"])][:1]
+    chosen += [c for c in checks if c.get("expect_state")][:1]
     checks_text = ",\n".join(json.dumps(c, ensure_ascii=False) for c in chosen)
     return (f"env.py (excerpt of the verified `calendar` environment):\n```python\n{code.rstrip()}\n```\n\n"
             f"checks.json (three of its checks, one per line):\n```json\n{{\"checks\": [\n{checks_text}\n]}}\n```")

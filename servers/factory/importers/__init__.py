@@ -9,58 +9,16 @@ server (`mcp+stdio:<command line>` or an `http(s)://` streamable-HTTP URL). Ever
 from __future__ import annotations
 
 import re
-import shlex
-import urllib.parse
 from pathlib import Path
 
 from ..apimodel import ApiModel
 from .common import ImportFailure, load_document
+from .envspec import import_envspec, is_envspec
+from .mcp import import_mcp
+from .names import env_name
+from .openapi import import_openapi
 
 __all__ = ["ImportFailure", "env_name", "import_source"]
-
-_GENERIC_STEMS = frozenset({"openapi", "swagger", "api", "apis", "spec", "specs", "schema", "index", "main",
-                            "server", "app", "env", "service", "definition", "__main__", "mcp", "run", "v1", "v2",
-                            "v3"})
-
-
-def _env_slug(text: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
-    if slug and not slug[0].isalpha():
-        slug = "api_" + slug
-    return slug[:64].rstrip("_")
-
-
-def env_name(source: str, title: str) -> str:
-    """A valid environment name: the file stem (`google-calendar.yaml` -> `google_calendar`); for generic stems
-    (`openapi.yaml`, `server.py`) the parent directory; else the title; else `api`."""
-    candidates: list[str] = []
-    path: str | None = None
-    if source.startswith("mcp+stdio:"):
-        try:
-            argv = shlex.split(source[len("mcp+stdio:"):])
-        except ValueError:
-            argv = []
-        path = next((a for a in reversed(argv) if re.search(r"\.(py|js|mjs|ts)$", a)), None)
-        if path is None and argv:
-            path = argv[-1] if not argv[-1].startswith("-") else argv[0]
-    elif re.match(r"^(mcp\+)?https?://", source):
-        candidates.append(title)
-        host = urllib.parse.urlparse(source.removeprefix("mcp+")).hostname or ""
-        candidates.append(host.split(".")[0] if not re.match(r"^[\d.]+$|^localhost$", host) else "")
-    else:
-        path = source
-    if path is not None:
-        p = Path(path)
-        candidates.append("" if p.stem.lower() in _GENERIC_STEMS else p.stem)
-        parent = p.parent.name
-        if parent and parent.lower() not in _GENERIC_STEMS and not re.match(r"^v?\d", parent):
-            candidates.append(parent)
-        candidates.append(title)
-    for c in candidates:
-        slug = _env_slug(c or "")
-        if slug:
-            return slug
-    return "api"
 
 
 def import_source(source: str, *, name: str | None = None) -> ApiModel:
@@ -69,8 +27,6 @@ def import_source(source: str, *, name: str | None = None) -> ApiModel:
     if name is not None and not re.match(r"^[a-z][a-z0-9_]{0,63}$", name):
         raise ImportFailure(f"invalid environment name {name!r}: use ^[a-z][a-z0-9_]{{0,63}}$")
     if source.startswith("mcp+stdio:") or re.match(r"^(mcp\+)?https?://", source):
-        from .mcp import import_mcp
-
         return import_mcp(source, name=name)
     path = Path(source).expanduser()
     if path.suffix.lower() not in (".yaml", ".yml", ".json") and not path.exists():
@@ -78,25 +34,22 @@ def import_source(source: str, *, name: str | None = None) -> ApiModel:
                             "mcp+stdio:<command> or an http(s):// MCP URL)")
     try:
         doc, sha = load_document(path)
-    except ImportFailure as exc:
-        if path.suffix.lower() in (".yaml", ".yml", ".json") or "no such file" in str(exc):
+    except ImportFailure:
+        if path.suffix.lower() in (".yaml", ".yml", ".json"):
             raise
         raise ImportFailure(f"{source}: not an API description (not JSON or YAML)") from None
     if not isinstance(doc, dict):
         raise ImportFailure(f"{source}: not an API description (the document is a {type(doc).__name__}, "
                             "not a mapping)")
-    info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
+    raw_info = doc.get("info")
+    info = raw_info if isinstance(raw_info, dict) else {}
     title = str(info.get("title") or doc.get("title") or doc.get("name") or "")
     env = name or env_name(str(path), title)
     if "openapi" in doc or "swagger" in doc:
         version = str(doc.get("openapi") or doc.get("swagger"))
         if not (version.startswith("3.") or version.startswith("2.")):
             raise ImportFailure(f"{source}: unsupported OpenAPI/Swagger version {version!r} (need 2.0 or 3.x)")
-        from .openapi import import_openapi
-
         return import_openapi(doc, source=str(path), sha256=sha, name=env)
-    from .envspec import import_envspec, is_envspec
-
     if is_envspec(doc):
         own = doc.get("name")
         if name is None and isinstance(own, str) and re.match(r"^[a-z][a-z0-9_]{0,63}$", own):

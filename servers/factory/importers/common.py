@@ -16,13 +16,14 @@ from typing import Any
 
 import yaml
 
+from common.errors import EnvfactoryError
 from common.naming import IRREGULAR, singular, snake
 from registry.spec import ToolAnnotationsSpec
 
 from ..apimodel import Param
 
 
-class ImportFailure(Exception):
+class ImportFailure(EnvfactoryError):
     """An API source that cannot be imported. The message is one line, meant for the CLI user."""
 
     def __init__(self, message: str):

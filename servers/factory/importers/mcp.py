@@ -21,6 +21,7 @@ from registry.spec import ToolAnnotationsSpec
 
 from ..apimodel import ApiModel, Operation, Param
 from .common import ImportFailure, annotations_from, clean_text
+from .names import env_name
 
 CONNECT_TIMEOUT = 30.0
 MAX_PAGES = 100
@@ -128,8 +129,6 @@ def _annotations(tool: Any) -> ToolAnnotationsSpec:
 
 
 def import_mcp(source: str, *, name: str | None = None, timeout: float = CONNECT_TIMEOUT) -> ApiModel:
-    from . import env_name
-
     info, tools = run_sync(lambda: fetch_tools(source, timeout))
     if not tools:
         raise ImportFailure(f"{source}: the MCP server lists no tools")

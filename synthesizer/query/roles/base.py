@@ -14,8 +14,8 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from synthesizer.data.records import Persona, Verdict
-from synthesizer.discovery.sources import ToolInfo
-from synthesizer.plan.grounding import GroundedPlan
+from synthesizer.discovery.tools import ToolInfo
+from synthesizer.plan.grounded import GroundedPlan
 
 STOP = "[[END]]"  # how a simulated user ends the conversation explicitly (never part of the exported messages)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from common.errors import EnvfactoryError
 from common.llm import ChatModel, LLMReplyError
 from synthesizer.data.records import Persona, Verdict
 from synthesizer.query.compose import request_text, words
@@ -15,7 +16,7 @@ from synthesizer.query.roles import prompts
 from synthesizer.query.roles.base import AssistantTurn, RawCall, Sample, UserReply
 
 
-class RoleFailed(Exception):
+class RoleFailed(EnvfactoryError):
     """A model's reply could not be used for this role."""
 
 

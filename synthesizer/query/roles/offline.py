@@ -10,6 +10,7 @@ import json
 import re
 from typing import Any
 
+from synthesizer.data.messages import is_question
 from synthesizer.data.records import Persona, Verdict
 from synthesizer.query.compose import actions, goal_text, quote, request_text, salient, words
 from synthesizer.query.refine import SEQUENCE
@@ -91,10 +92,6 @@ def _literal(text: str) -> Any:
         return json.loads(text.replace("'", '"'))
     except ValueError:
         return text.strip("'\"")
-
-
-def is_question(text: str | None) -> bool:
-    return bool(text) and text.rstrip().endswith("?")
 
 
 class OfflineUser:

@@ -16,6 +16,9 @@ from registry.catalog import verified_envs
 from registry.envdir import load_env_dir
 from servers.factory.build import sha256_file
 from tests.conftest import NOTES, ROOT, free_port
+from tests.fixtures.scripted_llm import ScriptedLLMServer
+from tests.servers.factory.test_model_generator import BUGGY, GOOD, STORE, code, data
+from tests.servers.factory.test_model_generator import KEEP as KEEP_REPLY
 
 SPECS = ROOT.parent / "shared" / "specs" / "openapi"
 if not SPECS.is_dir():
@@ -124,10 +127,7 @@ def model_build(source: Path, server_url: str, registry: Path, out: Path, *extra
 
 def test_model_build_revises_and_admits_the_fixed_code(tmp_path: Path, registry: Path) -> None:
     """Through `envfactory build --model`, against an OpenAI-compatible server playing scripted replies."""
-    from tests.fixtures.scripted_llm import ScriptedLLMServer
-    from tests.servers.factory.test_model_generator import BUGGY, GOOD, KEEP, STORE, code, data
-
-    with ScriptedLLMServer([code(BUGGY), data(), code(GOOD), KEEP]) as llm:
+    with ScriptedLLMServer([code(BUGGY), data(), code(GOOD), KEEP_REPLY]) as llm:
         proc = model_build(NOTES / "env.json", llm.base_url, registry, tmp_path / "b")
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert any("create_then_read" in p for p in llm.prompts()), "the failure was fed back"
@@ -141,9 +141,6 @@ def test_model_build_revises_and_admits_the_fixed_code(tmp_path: Path, registry:
 
 def test_hostile_model_code_never_takes_the_build_down(tmp_path: Path, registry: Path) -> None:
     """Code that passes the static policy but exhausts memory at import fails its attempts in child processes."""
-    from tests.fixtures.scripted_llm import ScriptedLLMServer
-    from tests.servers.factory.test_model_generator import GOOD, code, data
-
     bomb = GOOD.replace("class Note(BaseModel):", "_BALLAST = 'x' * (64 * 1024**3)\n\n\nclass Note(BaseModel):")
     with ScriptedLLMServer([code(bomb), data(), code(bomb), data()]) as llm:
         proc = model_build(NOTES / "env.json", llm.base_url, registry, tmp_path / "b")
@@ -160,9 +157,6 @@ def test_unreachable_model_is_one_clear_line(tmp_path: Path, registry: Path) -> 
 
 
 def test_a_description_becomes_a_verified_environment_with_a_model(tmp_path: Path, registry: Path) -> None:
-    from tests.fixtures.scripted_llm import ScriptedLLMServer
-    from tests.servers.factory.test_model_generator import GOOD, code, data
-
     spec = json.loads((NOTES / "env.json").read_text())
     design = {"name": "notes", "title": "Notes", "domain": "productivity", "description": spec["description"],
               "tools": spec["tools"]}

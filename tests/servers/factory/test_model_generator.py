@@ -16,6 +16,7 @@ from common.llm import LLMClient, LLMSettings, OfflineLLM
 from registry.envdir import load_env_dir
 from registry.spec import EnvSpec
 from servers.factory.apimodel import ApiModel, Operation
+from servers.factory.generators import model, prompts
 from servers.factory.generators.model import (
     ModelBuildResult,
     extract_python,
@@ -239,3 +240,37 @@ def test_a_reply_cut_off_at_the_token_limit_says_so(tmp_path: Path) -> None:
     assert not result.passed and result.records[0].verdict == "refused"
     assert "cut off at the completion token limit" in result.failures[0][0]
     assert any("[static]" in f for f in result.failures[0])
+
+
+# --- the State-schema probe and the prompt context -------------------------------------------------------------------
+
+def test_code_that_hangs_at_import_fails_the_attempt_before_verification(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(model, "PROBE_TIMEOUT", 2.0)
+    hangs = GOOD + "\n_SPIN = 0\nwhile _SPIN >= 0:\n    _SPIN += 1\n"
+    result = asyncio.run(generate_with_model(notes_api(), tmp_path / "out", OfflineLLM([code(hangs), data()]),
+                                             work_dir=tmp_path / "work", max_attempts=1))
+    assert not result.passed and result.records[0].verdict == "failed", result.reason
+    assert result.failures[0] == ["[contract] env.py did not finish importing within 2 s (a loop at module level?)"]
+    assert result.report is None, "verification never ran"
+
+
+def test_code_that_does_not_load_is_left_to_verification(tmp_path: Path) -> None:
+    broken = GOOD + "\nraise RuntimeError('boom at import')\n"
+    result = asyncio.run(generate_with_model(notes_api(), tmp_path / "out", OfflineLLM([code(broken), data()]),
+                                             work_dir=tmp_path / "work", max_attempts=1))
+    assert not result.passed and result.records[0].verdict == "failed"
+    assert any(f.startswith("[contract]") and "boom at import" in f for f in result.failures[0]), result.failures
+    env_json = json.loads((tmp_path / "work" / "attempt-1" / "notes" / "env.json").read_text(encoding="utf-8"))
+    assert env_json["state_schema"] == {}, "no schema could be probed, and none was invented"
+
+
+def test_prompt_context_is_package_data_and_its_absence_is_loud(monkeypatch: pytest.MonkeyPatch) -> None:
+    prompts.contract_text.cache_clear()
+    assert "State" in prompts.contract_text() and "list_calendars" in prompts.reference_excerpt()
+    monkeypatch.setattr(prompts, "CONTRACT_DOC", ("registry", "no-such-contract.md"))
+    prompts.contract_text.cache_clear()
+    with pytest.raises(prompts.PromptContextError, match="registry/no-such-contract.md is missing"):
+        prompts.system_prompt()
+    monkeypatch.undo()
+    prompts.contract_text.cache_clear()

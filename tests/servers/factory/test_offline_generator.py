@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from servers.factory.generators.offline import GenerationError, generate_offline
+from servers.factory.importers import import_source
 from servers.runtime.policy import static_problems
 from servers.verify.verifier import verify_env
 from tests.fixtures.offline.petstore_api import petstore_api
@@ -63,19 +64,10 @@ def test_unusable_api_raises_generation_error(tmp_path: Path) -> None:
         generate_offline(api, tmp_path)
 
 
-def _import_source():
-    try:
-        from servers.factory.importers import import_source
-    except ImportError:
-        return None
-    return import_source
-
-
 @pytest.fixture(scope="module")
 def real_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    import_source = _import_source()
-    if import_source is None or not SPECS:
-        pytest.skip("the importer or the specs are not available")
+    if not SPECS:
+        pytest.skip("the specs are not available")
     out = tmp_path_factory.mktemp("offline_real")
     outcome: dict[str, str] = {}
     paths: dict[str, Path] = {}

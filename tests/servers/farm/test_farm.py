@@ -21,9 +21,9 @@ from mcp import Client
 from registry.catalog import verified_envs
 from registry.contract import state_hash
 from registry.envdir import EnvDir, load_env_dir
+from registry.wire import META_EPISODE, META_SCENARIO, META_STATE_HASH
 from servers.farm.app import FarmConfigError, FarmSettings, build_farm_app
 from servers.farm.episodes import EpisodeManager, InlineBackend, Limits
-from servers.runtime.mcp_server import META_EPISODE, META_SCENARIO, META_STATE_HASH
 from tests.conftest import NOTES, free_port, wait_for_port
 
 TOKEN = "s3cret-farm-token"

@@ -18,10 +18,10 @@ import pytest
 from mcp import Client
 
 from registry.envdir import EnvDir, load_env_dir
+from registry.wire import META_EPISODE, META_SCENARIO
 from servers.farm.app import FarmSettings, build_farm_app
 from servers.farm.episodes import EpisodeManager, InlineBackend
 from servers.farm.workers import ProcessBackend
-from servers.runtime.mcp_server import META_EPISODE, META_SCENARIO
 from synthesizer.discovery.fastclient import RolloutClient
 from tests.conftest import FIXTURES
 from tests.servers.farm.test_farm import ThreadedFarm

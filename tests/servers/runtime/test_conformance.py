@@ -25,8 +25,8 @@ import uvicorn
 
 from registry.catalog import verified_envs
 from registry.envdir import EnvDir, load_env_dir
+from registry.wire import META_EPISODE
 from servers.farm.episodes import EpisodeManager
-from servers.runtime.mcp_server import META_EPISODE
 from tests.conftest import NOTES, ROOT, free_port
 from tests.fixtures.conformance_server import build_conformance_server, conformance_app
 

@@ -13,7 +13,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from registry.contract import state_hash
-from servers.runtime.mcp_server import META_EPISODE, META_SCENARIO, META_STATE_HASH, build_server
+from registry.wire import META_EPISODE, META_SCENARIO, META_STATE_HASH
+from servers.runtime.mcp_server import build_server
 from servers.runtime.runtime import EnvRuntime, EpisodeStore
 from tests.conftest import NOTES, HttpServer
 

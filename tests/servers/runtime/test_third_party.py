@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from registry.envdir import env_names, envs_root
+from registry.envdir import env_dirs
 from tests.conftest import NOTES, ROOT, HttpServer
 
 RUN = ROOT.parent / "shared" / "tools" / "mcp-conformance" / "run"
@@ -25,7 +25,7 @@ def inspector(*args: str) -> dict:
     return json.loads(proc.stdout)
 
 
-@pytest.mark.parametrize("server", [NOTES / "server.py", *(envs_root() / n / "server.py" for n in env_names())],
+@pytest.mark.parametrize("server", [NOTES / "server.py", *(p / "server.py" for p in env_dirs().values())],
                          ids=lambda p: Path(p).parent.name)
 def test_inspector_lists_tools_with_output_schemas_over_stdio(server: Path) -> None:
     listing = inspector(sys.executable, str(server), "--method", "tools/list")

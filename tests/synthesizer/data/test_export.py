@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from envfactory.cli import export as export_cli
 from synthesizer.data.export import FORMATS, TRAJECTORIES, export
+from synthesizer.data.ground_truth import GroundTruth
 from synthesizer.data.records import (
     CallCheck,
     Checks,
@@ -28,7 +29,7 @@ from synthesizer.data.records import (
 )
 from synthesizer.errors import SynthError
 from synthesizer.rollout.callmatch import MadeCall
-from synthesizer.rollout.reward import GroundTruth, score_calls
+from synthesizer.rollout.reward import score_calls
 
 ROOT = Path(__file__).resolve().parents[3]
 SYSTEM = ("You are a helpful assistant connected to the calendar service. Use the available tools to carry out the "

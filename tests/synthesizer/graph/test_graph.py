@@ -16,23 +16,15 @@ import pytest
 
 from common.embeddings import EmbeddingClient, EmbeddingSettings
 from common.llm import LLMClient, LLMSettings
-from synthesizer.discovery.sources import ToolInfo, name_from_url
+from synthesizer.discovery.sources import name_from_url
+from synthesizer.discovery.tools import ToolInfo
 from synthesizer.errors import SynthError
-from synthesizer.graph.links import (
-    GraphOptions,
-    build_graph,
-    build_tool_graph,
-    feeds_edges,
-    graph_stats,
-    load_graph,
-    output_fields,
-    param_statable,
-    review_edges,
-    save_graph,
-    tool_links,
-    tool_noun,
-    union_graph,
-)
+from synthesizer.graph.build import build_tool_graph
+from synthesizer.graph.links import build_graph, output_fields, tool_noun
+from synthesizer.graph.review import review_edges
+from synthesizer.graph.stats import graph_stats
+from synthesizer.graph.store import load_graph, save_graph
+from synthesizer.graph.union import GraphOptions, feeds_edges, param_statable, tool_links, union_graph
 from synthesizer.plan.schema import is_id_like, statable
 from synthesizer.plan.values import fill_arguments
 from synthesizer.query.refine import leaked_ids, leaked_tools

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from synthesizer.discovery.sources import ToolInfo
-from synthesizer.graph.links import build_tool_graph, param_statable, tool_links
-from synthesizer.pipeline import Schedule
+from synthesizer.discovery.tools import ToolInfo
+from synthesizer.graph.build import build_tool_graph
+from synthesizer.graph.union import param_statable, tool_links
 from synthesizer.plan.grounding import nest
+from synthesizer.plan.schedule import Schedule
 from synthesizer.plan.topology import Sampler, Skeleton, ToolCatalog, classify
 from synthesizer.query.refine import check_draft, mentioned
 

@@ -11,12 +11,13 @@ import httpx2
 import pytest
 
 from servers.farm.app import FarmSettings
+from synthesizer.data.ground_truth import GroundTruth
 from synthesizer.data.records import Feed, PlanCall, qualified, split_qualified
 from synthesizer.discovery.controlplane import ControlPlane, state_diff
 from synthesizer.discovery.fastclient import RolloutClient
 from synthesizer.errors import SynthError
 from synthesizer.rollout.callmatch import MadeCall, match_calls, match_details, values_equal
-from synthesizer.rollout.reward import P_EXTRA, P_MALFORMED, W_CALLS, W_STATE, GroundTruth, score_calls, score_episode
+from synthesizer.rollout.reward import P_EXTRA, P_MALFORMED, W_CALLS, W_STATE, score_calls, score_episode
 from tests.conftest import free_port
 from tests.servers.farm.test_farm import TOKEN, ThreadedFarm, start_farm
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from servers.factory.generators.offline import names, schemas
 from servers.factory.generators.offline.resources import (
@@ -18,10 +18,8 @@ from servers.factory.generators.offline.resources import (
     Plan,
     _list_items,
     _object_schema,
+    parents_first,
 )
-
-if TYPE_CHECKING:
-    from servers.factory.generators.offline.resources import Inference
 
 SEARCH_NAMES = {"q", "query", "search", "term", "text", "keyword", "keywords", "search_query"}
 TERMINAL = ("cancel", "delet", "complet", "refund", "expir", "clos", "fail", "reject", "archiv", "done", "finish",
@@ -77,21 +75,21 @@ def _norm(text: str) -> str:
     return names.snake(text).replace("_", "")
 
 
-def _record_source(inf: Inference, col: Collection, plans: list[Plan]) -> dict[str, Any]:
+def _record_source(root: dict[str, Any], col: Collection, plans: list[Plan]) -> dict[str, Any]:
     mine = [p for p in plans if p.collection is col]
     by_kind = {k: [p for p in mine if p.kind == k] for k in ("get", "create", "replace", "update", "list")}
     for kind in ("get", "create", "replace", "update"):
         for p in by_kind[kind]:
-            found = _object_schema(p.op.response_schema, inf.root)
+            found = _object_schema(p.op.response_schema, root)
             if found is not None:
                 return found
     for p in by_kind["list"]:
-        _, item = _list_items(p.op.response_schema, inf.root, col.segment)
+        _, item = _list_items(p.op.response_schema, root, col.segment)
         if item is not None:
             return item
     for kind in ("create", "replace", "update"):
         for p in by_kind[kind]:
-            found = _object_schema(p.op.body_schema, inf.root)
+            found = _object_schema(p.op.body_schema, root)
             if found is not None:
                 return found
     return {"type": "object", "properties": {"name": {"type": "string"}}}
@@ -106,10 +104,10 @@ def _pick(props: dict[str, Any], candidates: tuple[str, ...], kind: str | None =
     return None
 
 
-def _setup_collection(inf: Inference, col: Collection, plans: list[Plan]) -> None:
-    raw = _record_source(inf, col, plans)
+def _setup_collection(root: dict[str, Any], col: Collection, plans: list[Plan]) -> None:
+    raw = _record_source(root, col, plans)
     col.raw_schema = raw
-    record = schemas.simplify(raw, inf.root)
+    record = schemas.simplify(raw, root)
     record["type"] = "object"
     record.pop("description", None)
     props: dict[str, Any] = dict(record.get("properties") or {})
@@ -120,7 +118,7 @@ def _setup_collection(inf: Inference, col: Collection, plans: list[Plan]) -> Non
     for p in path_params:
         prop = (p.op.input_schema.get("properties") or {}).get(p.target_arg or "")
         if isinstance(prop, dict):
-            id_schema = schemas.resolve(prop, inf.root)
+            id_schema = schemas.resolve(prop, root)
             break
     if id_field is None and "name" in props and any(
             (q.original in ("name", "resourceName")) for p in path_params for q in p.op.params
@@ -254,15 +252,14 @@ def _wire_limit(plan: Plan) -> None:
             return
 
 
-def build_records(inf: Inference, cols: list[Collection], plans: list[Plan]) -> None:
-    """Fill each collection's record schema and each plan's body/filter/pagination wiring."""
-    ordered: list[Collection] = []
-    for col in cols:
-        for c in col.chain():
-            if c not in ordered:
-                ordered.append(c)
+def build_records(root: dict[str, Any], cols: list[Collection], plans: list[Plan]) -> None:
+    """Fill each collection's record schema and each plan's body/filter/pagination wiring.
+
+    `root` resolves the API's `$ref`s (resources.discover returns it with the collections and plans).
+    """
+    ordered = parents_first(cols)
     for col in ordered:
-        _setup_collection(inf, col, plans)
+        _setup_collection(root, col, plans)
     for plan in plans:
         _wire_refs(ordered, plan)
         if plan.kind != "list":
@@ -271,7 +268,7 @@ def build_records(inf: Inference, cols: list[Collection], plans: list[Plan]) -> 
         if col is None:
             continue
         if plan.kind in ("create", "update", "replace"):
-            _widen_with_body(col, plan, inf.root)
+            _widen_with_body(col, plan, root)
             col.writable = True
             if plan.body_target and plan.target_arg is None:
                 plan.kind, plan.collection = "write", None

@@ -371,8 +371,12 @@ class Inference:
         return plan
 
 
-def infer(api: ApiModel) -> tuple[list[Collection], list[Plan]]:
-    """Collections (parents first) and one plan per operation, in the API's order."""
+def discover(api: ApiModel) -> tuple[dict[str, Any], list[Collection], list[Plan]]:
+    """The schema root, the collections some operation uses and one plan per operation, in the API's order.
+
+    Record schemas and argument wiring come next (records.build_records), then `parents_first` orders the
+    collections; the caller runs those steps, so this module never needs records.
+    """
     inf = Inference(api)
     inf.discover()
     plans = [inf.classify(op) for op in api.operations]
@@ -384,12 +388,14 @@ def infer(api: ApiModel) -> tuple[list[Collection], list[Plan]]:
     for col in cols:
         while col.parent is not None and id(col.parent) not in used:
             col.parent = col.parent.parent
-    from servers.factory.generators.offline.records import build_records
+    return inf.root, cols, plans
 
-    build_records(inf, cols, plans)
+
+def parents_first(cols: list[Collection]) -> list[Collection]:
+    """Every collection after its parents (each chain root first), without repeats."""
     ordered: list[Collection] = []
     for col in cols:
         for c in col.chain():
             if c not in ordered:
                 ordered.append(c)
-    return ordered, plans
+    return ordered

@@ -11,39 +11,18 @@ import copy
 import json
 from typing import Any
 
+from common import jsonschema
+
 MAX_DEPTH = 3
 SCALARS = ("string", "integer", "number", "boolean")
+ALL_OF_KEYS = ("type", "description", "enum")
+"""What an `allOf` part may add to a record schema besides properties (the rest the generated code cannot honour)."""
 
 
-def resolve(schema: Any, root: dict[str, Any] | None = None, depth: int = 0) -> dict[str, Any]:
-    """Follow local `$ref`s (into `root`) and flatten `allOf` into one object schema."""
-    if not isinstance(schema, dict):
-        return {}
-    seen = 0
-    while "$ref" in schema and root is not None and seen < 10:
-        target: Any = root
-        ref = schema["$ref"]
-        if not isinstance(ref, str) or not ref.startswith("#/"):
-            break
-        for part in ref[2:].split("/"):
-            target = target.get(part) if isinstance(target, dict) else None
-        if not isinstance(target, dict):
-            return {}
-        schema, seen = target, seen + 1
-    if isinstance(schema.get("allOf"), list) and depth < MAX_DEPTH + 2:
-        merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
-        props: dict[str, Any] = dict(merged.get("properties") or {})
-        for part in schema["allOf"]:
-            part = resolve(part, root, depth + 1)
-            props.update(part.get("properties") or {})
-            for key in ("type", "description", "enum"):
-                if key in part and key not in merged:
-                    merged[key] = part[key]
-        if props:
-            merged["properties"] = props
-            merged.setdefault("type", "object")
-        return merged
-    return schema
+def resolve(schema: Any, root: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The generator's reading (OpenAPI 3.0): local `$ref`s followed into `root` (None: none), keys beside a `$ref`
+    ignored, `allOf` flattened into one object schema whose parts add properties, type, description and enum."""
+    return jsonschema.resolve(schema, root, merge_all_of=True, all_of_keys=ALL_OF_KEYS)
 
 
 def types_of(schema: dict[str, Any]) -> list[str]:
