@@ -153,15 +153,15 @@ def _layer_violation(importer: str, target: str) -> str | None:
         allowed = ENV_FILE_MAY_IMPORT.get(parts[-1], frozenset()) if len(parts) == 3 else frozenset()
         if target in allowed:
             return None
-        rule = ", ".join(sorted(allowed)) if allowed else "nothing of ours"
-        return f"imports {target}; environments/*/{parts[-1]}.py may import only {rule}"
+        rule = "only " + ", ".join(sorted(allowed)) if allowed else "nothing of ours"
+        return f"imports {target}; environments/*/{parts[-1]}.py may import {rule}"
     if src == dst:
         return None
     allowed = MAY_IMPORT.get(src, frozenset())
     if dst in allowed:
         return None
-    rule = ", ".join(sorted(allowed)) if allowed else "nothing of ours"
-    return f"imports {target}; `{src}` may import only {rule}"
+    rule = "only " + ", ".join(sorted(allowed)) if allowed else "nothing of ours"
+    return f"imports {target}; `{src}` may import {rule}"
 
 
 def module_graph(modules: dict[str, Module]) -> tuple[nx.DiGraph, list[Violation]]:
