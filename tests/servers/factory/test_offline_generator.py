@@ -13,6 +13,7 @@ import pytest
 from servers.factory.generators.offline import GenerationError, generate_offline
 from servers.factory.importers import import_source
 from servers.runtime.policy import static_problems
+from servers.runtime.runtime import EnvRuntime
 from servers.verify.verifier import verify_env
 from tests.fixtures.offline.petstore_api import petstore_api
 
@@ -54,6 +55,36 @@ def test_env_py_has_one_function_per_tool_and_passes_the_static_policy(petstore_
     assert not [f for f in functions if not f.startswith("_") and f not in tools]
     for name in ("small", "typical", "edge"):
         assert (petstore_env / "scenarios" / f"{name}.json").is_file()
+
+
+def test_env_py_declares_its_records_as_models_and_imports_only_the_helpers_it_uses(petstore_env: Path) -> None:
+    """Generic helpers come from registry.envkit (no private copies); records are Record models held by id."""
+    tree = ast.parse((petstore_env / "env.py").read_text(encoding="utf-8"))
+    imported = {a.asname or a.name: node.module for node in tree.body if isinstance(node, ast.ImportFrom)
+                for a in node.names}
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    assert set(imported) <= used, set(imported) - used
+    assert {"Record", "key", "paginate"} <= {n for n, m in imported.items() if m == "registry.envkit"}
+    defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert not {"_key", "_page", "_same", "_apply", "_log", "_size", "_text"} & defined
+    records = {n.name for n in tree.body if isinstance(n, ast.ClassDef)
+               and any(isinstance(b, ast.Name) and b.id == "Record" for b in n.bases)}
+    state = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "State")
+    fields = {f.target.id: ast.unparse(f.annotation) for f in state.body if isinstance(f, ast.AnnAssign)
+              and isinstance(f.target, ast.Name)}
+    assert fields == {"pets": "dict[str, Pet]", "orders": "dict[str, Order]", "actions": "list[Action]"}
+    assert records == {"Pet", "Order"}
+
+
+def test_records_keep_the_api_field_names_in_state_and_outputs(petstore_env: Path) -> None:
+    """Field `photoUrls` is `photo_urls` in Python, `photoUrls` in scenarios, outputs and the State schema."""
+    runtime = EnvRuntime.load(petstore_env)
+    episode = runtime.new_episode("e", "small")
+    pet_id = next(iter(episode.state.model_dump(mode="json")["pets"]))
+    out = runtime.call(episode, "get_pet_by_id", {"pet_id": int(pet_id)})
+    assert not out.is_error and out.output is not None and "photoUrls" in out.output["pet"], out
+    schema = json.loads((petstore_env / "env.json").read_text(encoding="utf-8"))["state_schema"]
+    assert "photoUrls" in schema["$defs"]["Pet"]["properties"]
 
 
 def test_unusable_api_raises_generation_error(tmp_path: Path) -> None:

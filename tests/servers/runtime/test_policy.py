@@ -6,13 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from servers.runtime.policy import ALLOWED_MODULES, static_problems
+from servers.runtime.policy import ALLOWED_MODULES, PROJECT_MODULES, static_problems
+from servers.runtime.sandbox import guarded_import
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 ALLOWED = {
     "pydantic and registry.contract": "from pydantic import BaseModel, Field\nfrom registry.contract import EnvState",
     "registry contract module": "from registry import contract\nimport registry.contract",
+    "registry envkit helpers": "from registry.envkit import Record, key, paginate\nfrom registry import envkit\n"
+                               "import registry.envkit\nfrom registry import contract, envkit",
     "pydantic submodule": "from pydantic.fields import FieldInfo\nimport pydantic",
     "stdlib allow-list": "import re, math, json\nfrom datetime import datetime, timedelta\nfrom collections.abc import "
                          "Iterable\nfrom decimal import Decimal\nfrom __future__ import annotations",
@@ -35,6 +38,12 @@ FORBIDDEN = {
     "import time": ("import time", "'time'"),
     "import random": ("from random import choice", "'random'"),
     "other registry module": ("from registry import envdir", "'registry'"),
+    "other registry module by path": ("from registry.envdir import load_env_dir", "'registry.envdir'"),
+    "import of another registry module": ("import registry.spec", "'registry.spec'"),
+    "the registry package": ("import registry", "'registry'"),
+    "an allowed and a refused module": ("from registry import envkit, catalog", "'registry'"),
+    "below envkit": ("from registry.envkit.sub import x", "'registry.envkit.sub'"),
+    "below contract": ("import registry.contract.sub", "'registry.contract.sub'"),
     "private pydantic": ("from pydantic._internal import _repr", "pydantic._internal"),
     "relative import": ("from . import x", "relative"),
     "__import__": ("m = __import__('os')", "'__import__'"),
@@ -93,3 +102,23 @@ def test_fixture_and_catalog_envs_pass() -> None:
 def test_allowed_modules_is_the_documented_list() -> None:
     assert {"pydantic", "registry.contract", "re", "datetime", "json", "heapq", "__future__"} <= ALLOWED_MODULES
     assert not {"os", "sys", "time", "random", "uuid", "socket", "subprocess", "threading"} & ALLOWED_MODULES
+
+
+def test_the_project_modules_env_code_may_import_are_exactly_the_contract_and_its_kit() -> None:
+    assert PROJECT_MODULES == {"registry.contract", "registry.envkit"}
+    assert {m for m in ALLOWED_MODULES if m.split(".")[0] in ("registry", "servers", "common", "synthesizer")} == {
+        "registry.contract", "registry.envkit"}
+
+
+@pytest.mark.parametrize(("name", "fromlist"), [("registry.envkit", ("Record",)), ("registry", ("envkit",)),
+                                                ("registry", ("contract", "envkit")), ("registry.envkit", None)])
+def test_guarded_import_admits_the_kit_at_run_time(name: str, fromlist: tuple[str, ...] | None) -> None:
+    assert guarded_import(name, fromlist=fromlist) is not None
+
+
+@pytest.mark.parametrize(("name", "fromlist"), [("registry", ("envdir",)), ("registry", ("envkit", "envdir")),
+                                                ("registry.envdir", ("EnvDir",)), ("registry", None),
+                                                ("registry", ())])
+def test_guarded_import_refuses_other_registry_modules_at_run_time(name: str, fromlist: tuple[str, ...] | None) -> None:
+    with pytest.raises(ImportError):
+        guarded_import(name, fromlist=fromlist)

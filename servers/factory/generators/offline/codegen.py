@@ -223,7 +223,10 @@ class Writer:
     def imports(self, body: str) -> None:
         """Import exactly the names the module uses: typing and pydantic names as read from its syntax tree (no
         parameter can have them: parameters are snake_case), envkit names as recorded while writing."""
-        used = {n.id for n in ast.walk(ast.parse(body)) if isinstance(n, ast.Name)}
+        try:
+            used = {n.id for n in ast.walk(ast.parse(body)) if isinstance(n, ast.Name)}
+        except SyntaxError:  # a tool name that is a keyword, say: the static policy reports it, with its line
+            used = {"Any", "Literal", "Field"}
         typing = [n for n in ("Any", "Literal") if n in used]
         kit = sorted(self.kit_used - {"envkit"}, key=lambda n: (n[0].islower(), n))  # classes first, as isort does
         if typing:
