@@ -3,7 +3,7 @@
 Off by default: the tool graph is built from names, types and descriptions alone. `envfactory graph --embeddings`
 turns this on with `EmbeddingSettings.from_env()` (`ENVFACTORY_EMBED_{BASE_URL,API_KEY,MODEL}`, falling back to the
 LLM endpoint's URL and key). Texts are sent in batches and cached by text, so a graph asks for each text once.
-Every failure becomes one `SynthError` line: embeddings are an optional refinement, never a reason for a traceback.
+Every failure becomes one `EmbeddingError` line: embeddings are an optional refinement, never a reason for a traceback.
 """
 
 from __future__ import annotations
@@ -15,12 +15,16 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.errors import EnvfactoryError
 from common.llm import OpenAIEndpoint, api_error_message, one_line
-from synthesizer.errors import SynthError
 
 DEFAULT_EMBED_MODEL = "text-embedding-3-small"
 ENV_PREFIX = "ENVFACTORY_EMBED_"
 LLM_PREFIX = "ENVFACTORY_LLM_"
+
+
+class EmbeddingError(EnvfactoryError):
+    """The embedding endpoint could not be used; one line, so the CLI prints it as `error: ...` and exits 1."""
 
 
 @runtime_checkable
@@ -93,15 +97,15 @@ class EmbeddingClient(OpenAIEndpoint):
             response = await self._openai().embeddings.create(
                 model=self.settings.model, input=[t or " " for t in batch], encoding_format="float")
         except openai.APITimeoutError:
-            raise SynthError(f"embedding endpoint {where} timed out after {self.settings.timeout:g} s") from None
+            raise EmbeddingError(f"embedding endpoint {where} timed out after {self.settings.timeout:g} s") from None
         except openai.APIConnectionError as exc:
-            raise SynthError(f"cannot reach the embedding endpoint {where}: {one_line(exc.__cause__ or exc, 200)}"
+            raise EmbeddingError(f"cannot reach the embedding endpoint {where}: {one_line(exc.__cause__ or exc, 200)}"
                              ) from None
         except openai.APIStatusError as exc:
-            raise SynthError(f"embedding endpoint {where} answered HTTP {exc.status_code}: "
+            raise EmbeddingError(f"embedding endpoint {where} answered HTTP {exc.status_code}: "
                              f"{one_line(api_error_message(exc), 200)}") from None
         except openai.OpenAIError as exc:
-            raise SynthError(f"embedding endpoint {where} failed: {one_line(exc, 200)}") from None
+            raise EmbeddingError(f"embedding endpoint {where} failed: {one_line(exc, 200)}") from None
         return _vectors(response, len(batch), where)
 
 
@@ -109,15 +113,15 @@ def _vectors(response: Any, count: int, where: str) -> list[list[float]]:
     """The response's vectors in input order, checked: one per text, numbers only, one dimension."""
     data = sorted(getattr(response, "data", None) or [], key=lambda d: getattr(d, "index", 0))
     if len(data) != count:
-        raise SynthError(f"embedding endpoint {where} returned {len(data)} vectors for {count} texts")
+        raise EmbeddingError(f"embedding endpoint {where} returned {len(data)} vectors for {count} texts")
     vectors: list[list[float]] = []
     for item in data:
         vec = getattr(item, "embedding", None)
         if not isinstance(vec, list) or not vec or not all(isinstance(v, int | float) for v in vec):
-            raise SynthError(f"embedding endpoint {where} returned a vector that is not a list of numbers")
+            raise EmbeddingError(f"embedding endpoint {where} returned a vector that is not a list of numbers")
         vectors.append([float(v) for v in vec])
     if len({len(v) for v in vectors}) > 1:
-        raise SynthError(f"embedding endpoint {where} returned vectors of different lengths")
+        raise EmbeddingError(f"embedding endpoint {where} returned vectors of different lengths")
     return vectors
 
 

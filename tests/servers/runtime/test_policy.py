@@ -105,7 +105,7 @@ def test_allowed_modules_is_the_documented_list() -> None:
 
 
 def test_the_project_modules_env_code_may_import_are_exactly_the_contract_and_its_kit() -> None:
-    assert PROJECT_MODULES == {"registry.contract", "registry.envkit"}
+    assert {"registry.contract", "registry.envkit"} == PROJECT_MODULES
     assert {m for m in ALLOWED_MODULES if m.split(".")[0] in ("registry", "servers", "common", "synthesizer")} == {
         "registry.contract", "registry.envkit"}
 

@@ -14,7 +14,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from common.embeddings import EmbeddingClient, EmbeddingSettings
+from common.embeddings import EmbeddingClient, EmbeddingError, EmbeddingSettings
 from common.llm import LLMClient, LLMSettings
 from synthesizer.discovery.sources import name_from_url
 from synthesizer.discovery.tools import ToolInfo
@@ -448,7 +448,7 @@ def test_embedding_settings_and_unreachable_endpoint() -> None:
                                     "ENVFACTORY_EMBED_API_KEY": "k2"})
     assert (s.base_url, s.api_key) == ("http://emb/v1", "k2")
     client = EmbeddingClient(EmbeddingSettings(base_url="http://127.0.0.1:9/v1", max_retries=0, timeout=5))
-    with pytest.raises(SynthError) as exc:
+    with pytest.raises(EmbeddingError) as exc:
         asyncio.run(client.embed(["hello"]))
     assert "embedding endpoint" in str(exc.value) and "\n" not in str(exc.value)
 
