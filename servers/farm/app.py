@@ -395,7 +395,8 @@ def build_farm_app(envs: dict[str, EnvDir], manager: EpisodeManager, settings: F
         return Response(await metrics.render(), media_type=CONTENT_TYPE)
 
     dispatcher = EpisodeDispatcher(manager, {n: subapps[n] for n in envs})
-    guard = {"max_body_bytes": settings.max_body_bytes, "host_patterns": [*LOOPBACK_HOSTS, *settings.host_patterns()]}
+    guard: dict[str, Any] = {"max_body_bytes": settings.max_body_bytes,
+                             "host_patterns": [*LOOPBACK_HOSTS, *settings.host_patterns()]}
     app.add_middleware(FarmGuard, **guard)
     return FarmApp(app, subapps, dispatcher, guard)
 

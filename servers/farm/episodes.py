@@ -10,6 +10,7 @@ the one it had.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import logging
 import secrets
@@ -342,11 +343,11 @@ class EpisodeManager:
         self.episodes.pop(episode_id, None)
         await self.backend.drop(record.id)
 
-    def list(self, env: str | None = None, scenario: str | None = None) -> list[EpisodeRecord]:
+    def list(self, env: str | None = None, scenario: str | None = None) -> builtins.list[EpisodeRecord]:
         return [r for r in self.episodes.values()
                 if (env is None or r.env == env) and (scenario is None or r.scenario == scenario)]
 
-    async def expire(self) -> list[str]:
+    async def expire(self) -> builtins.list[str]:
         """Delete episodes idle for longer than the TTL; returns their ids."""
         cutoff = self.clock() - self.limits.ttl_seconds
         idle = [r.id for r in self.episodes.values() if r.last_used < cutoff and not r.lock.locked()]

@@ -52,10 +52,10 @@ class _FarmCollector(Collector):
                 if not isinstance(worker, Mapping):
                     continue
                 slot = str(worker.get("slot", i))
-                if (n := _number(worker.get("restarts"))) is not None:
-                    restarts_by.add_metric([slot], n)
-                if (n := _number(worker.get("in_flight"))) is not None:
-                    in_flight.add_metric([slot], n)
+                if (restarted := _number(worker.get("restarts"))) is not None:
+                    restarts_by.add_metric([slot], restarted)
+                if (queued := _number(worker.get("in_flight"))) is not None:
+                    in_flight.add_metric([slot], queued)
             yield restarts_by
             yield in_flight
         elif (count := _number(workers)) is not None:

@@ -121,6 +121,7 @@ class _Policy(ast.NodeVisitor):
     def __init__(self, filename: str):
         self.filename = filename
         self.problems: list[str] = []
+        self.call_targets: set[int] = set()  # id() of the Name/Attribute nodes that are the callee of a Call
         self.scopes: list[set[str]] = []
 
     def report(self, node: ast.AST, reason: str) -> None:
@@ -253,7 +254,7 @@ class _Policy(ast.NodeVisitor):
         elif isinstance(node.ctx, ast.Load):
             if name in FORBIDDEN_BUILTINS and not self.bound(name):
                 self.report(node, f"use of builtin {name!r} is not allowed")
-            elif name in NAME_BY_STRING and not self.bound(name) and not getattr(node, "_is_call_target", False):
+            elif name in NAME_BY_STRING and not self.bound(name) and id(node) not in self.call_targets:
                 self.report(node, f"{name!r} may only be called directly with a constant attribute name")
             elif _is_dunder(name) and name not in ALLOWED_DUNDERS:
                 self.report(node, f"use of {name!r} is not allowed")
@@ -264,7 +265,7 @@ class _Policy(ast.NodeVisitor):
             self.report(node, f"access to attribute {attr!r} is not allowed")
         elif attr in FORBIDDEN_IDENTIFIERS:
             self.report(node, f"access to attribute {attr!r} is not allowed")
-        elif attr in NAME_BY_STRING and not getattr(node, "_is_call_target", False):
+        elif attr in NAME_BY_STRING and id(node) not in self.call_targets:
             self.report(node, f"{attr!r} may only be called directly with a constant attribute name")
         self.generic_visit(node)
 
@@ -272,7 +273,7 @@ class _Policy(ast.NodeVisitor):
         func = node.func
         name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
         if name in NAME_BY_STRING and not (isinstance(func, ast.Name) and self.bound(name)):
-            func._is_call_target = True  # type: ignore[union-attr]
+            self.call_targets.add(id(func))
             pos = NAME_BY_STRING[name]
             names = node.args[pos:] if name == "attrgetter" else node.args[pos:pos + 1]
             if not names:
@@ -308,6 +309,5 @@ def static_problems(source: str, filename: str = "env.py") -> list[str]:
         return [f"{filename}:0: cannot parse: {exc}"]
     policy = _Policy(filename)
     policy.visit(tree)
-    seen: set[str] = set()
-    unique = [p for p in policy.problems if not (p in seen or seen.add(p))]
+    unique = list(dict.fromkeys(policy.problems))
     return sorted(unique, key=lambda p: int(p.split(":")[1]) if p.split(":")[1].isdigit() else 0)

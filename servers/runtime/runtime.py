@@ -44,6 +44,7 @@ class CallOutcome(BaseModel):
     error: str | None = None
     internal: bool = False  # True when the error is the environment's bug, not the caller's mistake
     invalid_arguments: bool = False  # rejected by the input schema (or unknown tool) before any code ran
+    timed_out: bool = False  # interrupted by the per-call time limit (internal too: an infinite loop, most likely)
     detail: str | None = Field(default=None, exclude=True)  # why an internal error happened; never sent to clients
 
     @property
@@ -87,13 +88,8 @@ def format_schema_error(tool: str, errors: Iterator[Any], what: str = "Invalid a
 @contextlib.contextmanager
 def time_limit(seconds: float | None) -> Iterator[None]:
     """Interrupt pure-Python code that runs too long, where a signal can reach it (main thread on Unix)."""
-    usable = (
-        seconds is not None
-        and seconds > 0
-        and hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-    )
-    if not usable:
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if seconds is None or seconds <= 0 or not usable:
         yield
         return
 
@@ -208,7 +204,8 @@ class EnvRuntime:
             return CallOutcome(is_error=True, error=exc.message)
         except CallTimeout as exc:
             log.error("%s.%s %s", self.name, tool, exc)
-            return CallOutcome(is_error=True, error=f"Tool {tool} {exc}", internal=True, detail=f"{tool}: {exc}")
+            return CallOutcome(is_error=True, error=f"Tool {tool} {exc}", internal=True, timed_out=True,
+                               detail=f"{tool}: {exc}")
         except Exception as exc:
             log.exception("%s.%s raised an unexpected exception", self.name, tool)
             detail = f"{type(exc).__name__}: {str(exc)[:160]}{env_line(exc, self.env_dir.code_path)}"

@@ -72,7 +72,8 @@ def subset_mismatch(expected: Any, actual: Any, where: str = "") -> str | None:
     return None if diff is None else jsondiff.describe(diff, SUBSET_WORDS, repr, prefix=where)
 
 
-def call_mismatch(call: CheckCall, outcome: CallOutcome, outputs: list[dict[str, Any]] | None = None) -> str | None:
+def call_mismatch(call: CheckCall, outcome: CallOutcome, outputs: list[dict[str, Any] | None] | None = None
+                  ) -> str | None:
     """Why `outcome` misses the call's expectation; "${N.path}" in the expected output refers to earlier outputs."""
     exp = call.expect
     if outcome.internal:

@@ -46,6 +46,7 @@ class VerifyRuntime(EnvRuntime):
     def __init__(self, env_dir: EnvDir, module: ModuleType):
         super().__init__(env_dir, module, call_timeout=CALL_TIMEOUT)
         self.causes: list[str] = []
+        self.timeouts: list[str] = []  # causes of calls the time limit interrupted, kept apart from crashes
         self.read_only_violations: list[str] = []
 
     def call(self, episode: Episode, tool: str, arguments: dict[str, Any] | None) -> CallOutcome:
@@ -53,14 +54,16 @@ class VerifyRuntime(EnvRuntime):
         before = episode.state_hash if read_only else ""
         outcome = super().call(episode, tool, arguments)
         if outcome.internal:
-            self.causes.append(f"{tool}: {outcome.detail or outcome.error}")
+            (self.timeouts if outcome.timed_out else self.causes).append(f"{tool}: {outcome.detail or outcome.error}")
         if read_only and episode.state_hash != before:
             self.read_only_violations.append(
                 f"{tool} is annotated readOnlyHint but changed the State (arguments {short(arguments, 120)})")
         return outcome
 
-    def take_causes(self) -> list[str]:
-        causes, self.causes = self.causes, []
+    def take_causes(self, timeouts: bool = True) -> list[str]:
+        """The causes recorded since the last take, in call order; without the timeouts when `timeouts` is False."""
+        causes = self.causes + self.timeouts if timeouts else self.causes
+        self.causes, self.timeouts = [], []
         return causes
 
 
@@ -143,7 +146,7 @@ def behaviour_check(runtime: VerifyRuntime, checks: list[Check]) -> tuple[CheckR
         run = _guarded_run(runtime, check, "behaviour")
         runs.append(run)
         failures += [f"{check.id}: {f}" for f in run.failures]
-        failures += [f"{check.id}: cause: {c}" for c in runtime.take_causes() if "timed out" not in c]
+        failures += [f"{check.id}: cause: {c}" for c in runtime.take_causes(timeouts=False)]
         failures += [f"{check.id}: {v}" for v in runtime.read_only_violations]
         runtime.read_only_violations.clear()
     calls = sum(len(r.outcomes) for r in runs)
@@ -169,9 +172,8 @@ def _guarded_run(runtime: EnvRuntime, check: Check, prefix: str) -> CheckRun:
 
 # --- robustness -------------------------------------------------------------------------------------------------
 
-def _timed_out(outcome: dict[str, Any] | CallOutcome) -> bool:
-    data = outcome.model_dump() if isinstance(outcome, CallOutcome) else outcome
-    return bool(data.get("internal")) and "timed out" in (data.get("error") or "")
+def _timed_out(outcome: dict[str, Any]) -> bool:
+    return bool(outcome.get("timed_out"))
 
 
 def fuzz_transcript(runtime: VerifyRuntime, previous: list[dict[str, Any]] | None = None
@@ -215,7 +217,7 @@ def fuzz_transcript(runtime: VerifyRuntime, previous: list[dict[str, Any]] | Non
                 causes = runtime.take_causes()
                 if outcome.internal:
                     internal_count[tool.name] = internal_count.get(tool.name, 0) + 1
-                    if "timed out" in (outcome.error or ""):
+                    if outcome.timed_out:
                         timed_out.add(tool.name)
                         failures.append(f"{tool.name}({short(args, 120)}) on scenario {scenario!r}: "
                                         f"timed out after {CALL_TIMEOUT:g} s (an infinite loop?)")
@@ -223,9 +225,9 @@ def fuzz_transcript(runtime: VerifyRuntime, previous: list[dict[str, Any]] | Non
                         cause = causes[0].split(": ", 1)[-1] if causes else outcome.error
                         failures.append(f"{tool.name}({short(args, 120)}) on scenario {scenario!r}: internal error "
                                         f"instead of a ToolError: {cause}")
-    for tool, count in internal_count.items():
-        if count > 2 and tool not in timed_out:
-            failures.append(f"{tool}: {count} fuzzed calls ended in an internal error in total")
+    for name, count in internal_count.items():
+        if count > 2 and name not in timed_out:
+            failures.append(f"{name}: {count} fuzzed calls ended in an internal error in total")
     return transcript, failures
 
 
@@ -279,9 +281,9 @@ def determinism_check(runtime: VerifyRuntime, checks: list[Check] | None,
         first, second = (_guarded_run(runtime, check, f"determinism-{k}") for k in (1, 2))
         runtime.take_causes()
         compared += 1
-        for i, (a, b) in enumerate(zip(first.outcomes, second.outcomes, strict=False)):
-            if canonical_json(a.model_dump()) != canonical_json(b.model_dump()):
-                diff = first_difference(a.model_dump(), b.model_dump())
+        for i, (one, two) in enumerate(zip(first.outcomes, second.outcomes, strict=False)):
+            if canonical_json(one.model_dump()) != canonical_json(two.model_dump()):
+                diff = first_difference(one.model_dump(), two.model_dump())
                 failures.append(f"{check.id}: call {i} ({check.calls[i].tool}) differs between runs: {diff}")
                 break
         else:
@@ -325,7 +327,7 @@ def run_checks(path: Path) -> list[CheckResult]:
     else:
         def behaviour() -> CheckResult:
             res, runs = behaviour_check(runtime, checks)
-            timed_out_checks.update(r.id for r in runs if any(_timed_out(o) for o in r.outcomes))
+            timed_out_checks.update(r.id for r in runs if any(o.timed_out for o in r.outcomes))
             return res
 
         results.append(_safely("behaviour", behaviour))
