@@ -172,7 +172,7 @@ def _function_call_value(calls: list[dict[str, Any]]) -> str:
 def _observation_value(results: list[dict[str, Any]], order: list[str]) -> str:
     """One result: its text verbatim; parallel results: a JSON list in call order (each parsed when it is JSON)."""
     rank = {cid: i for i, cid in enumerate(order)}
-    results = sorted(results, key=lambda m: rank.get(m.get("tool_call_id"), len(rank)))
+    results = sorted(results, key=lambda m: rank.get(str(m.get("tool_call_id")), len(rank)))
     texts = [_content(m.get("content")) for m in results]
     if len(texts) == 1:
         return texts[0]

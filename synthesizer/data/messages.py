@@ -44,4 +44,4 @@ def validate_messages(msgs: list[dict[str, Any]], tool_names: set[str]) -> list[
 
 def is_question(text: str | None) -> bool:
     """Does the message ask something (ends with a question mark)? How a request for missing facts is recognised."""
-    return bool(text) and text.rstrip().endswith("?")
+    return text is not None and text.rstrip().endswith("?")

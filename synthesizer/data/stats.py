@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -357,7 +357,9 @@ def _manifest_stats(manifest: dict[str, Any] | None) -> tuple[int | None, dict[s
     if not isinstance(stats, dict):
         return None, {}
     attempts = stats.get("attempts") if isinstance(stats.get("attempts"), int) else None
-    rejected = stats.get("rejected") if isinstance(stats.get("rejected"), dict) else {}
+    rejected = stats.get("rejected")
+    if not isinstance(rejected, dict):
+        rejected = {}
     return attempts, {str(k): v for k, v in rejected.items() if isinstance(v, int) and not isinstance(v, bool)}
 
 
@@ -394,7 +396,7 @@ def compute_stats(run_dir: Path) -> RunStats:
 PLOTS = ("by_environment", "by_topology", "by_mode_kind", "turns", "tool_coverage", "pass_rate")
 
 
-def _bars(ax: Any, groups: dict[str, dict[str, float]], series: list[str]) -> None:
+def _bars(ax: Any, groups: Mapping[str, Mapping[str, float]], series: list[str]) -> None:
     """Grouped bars: one group per key of `groups`, one bar per series inside a group."""
     labels = list(groups)
     width = 0.8 / max(len(series), 1)
@@ -409,7 +411,7 @@ def _bars(ax: Any, groups: dict[str, dict[str, float]], series: list[str]) -> No
         ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
 
 
-def _chart(path: Path, title: str, xlabel: str, ylabel: str, groups: dict[str, dict[str, float]],
+def _chart(path: Path, title: str, xlabel: str, ylabel: str, groups: Mapping[str, Mapping[str, float]],
            series: list[str]) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -437,7 +439,7 @@ def write_plots(stats: RunStats, out_dir: Path) -> list[Path]:
     n = f"{stats.trajectories} trajectories"
     cov = {s.server: {"used": s.used, "total": s.total} for s in stats.coverage.servers}
     kinds = list(next(iter(stats.by_mode_kind.values()), {}))
-    specs: list[tuple[str, str, str, str, dict[str, dict[str, float]], list[str]]] = [
+    specs: list[tuple[str, str, str, str, Mapping[str, Mapping[str, float]], list[str]]] = [
         ("by_environment", f"Trajectories by environment ({n})", "environment", "trajectories",
          _single(stats.by_environment), ["records"]),
         ("by_topology", f"Trajectories by topology ({n})", "topology", "trajectories", _single(stats.by_topology),
@@ -451,4 +453,4 @@ def write_plots(stats: RunStats, out_dir: Path) -> list[Path]:
         ("pass_rate", f"pass@k rate ({stats.pass_at_k.evaluated} evaluated)", "pass rate", "trajectories",
          _single(stats.pass_at_k.histogram), ["records"]),
     ]
-    return [_chart(out_dir / f"{name}.png", *rest) for name, *rest in specs]
+    return [_chart(out_dir / f"{name}.png", title, x, y, groups, series) for name, title, x, y, groups, series in specs]

@@ -319,7 +319,8 @@ def _client_for(source: ServerSource, errlog: TextIO | None, http: httpx2.AsyncC
             return Client(source.url or "", read_timeout_seconds=CALL_TIMEOUT_S)
         return Client(streamable_http_client(source.url or "", http_client=http), read_timeout_seconds=CALL_TIMEOUT_S)
     params = StdioServerParameters(command=source.command or "", args=source.args, env=source.env, cwd=source.cwd)
-    return Client(stdio_client(params, errlog=errlog or sys.__stderr__), read_timeout_seconds=CALL_TIMEOUT_S)
+    stderr = errlog or sys.__stderr__ or sys.stderr  # __stderr__ is None only under pythonw-like launchers
+    return Client(stdio_client(params, errlog=stderr), read_timeout_seconds=CALL_TIMEOUT_S)
 
 
 def shared_http_client(token: str | None = None) -> httpx2.AsyncClient:

@@ -319,7 +319,7 @@ def links(source: ToolInfo, target: ToolInfo, tool_names: list[str] | None = Non
 
 def build_graph(tools: list[ToolInfo]) -> nx.DiGraph:
     """Nodes carry the ToolInfo (`tool`); edges carry the best link (`field`, `param`, `score`) and all `links`."""
-    g = nx.DiGraph()
+    g: nx.DiGraph[str] = nx.DiGraph()
     names = [t.name for t in tools]
     for t in tools:
         g.add_node(t.name, tool=t)

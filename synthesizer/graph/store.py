@@ -28,6 +28,7 @@ def graph_from_json(data: dict[str, Any]) -> nx.DiGraph:
         if isinstance(node.get("tool"), dict):
             node["tool"] = ToolInfo.model_validate(node["tool"])
     g = nx.node_link_graph(data, directed=True, multigraph=False, edges="edges")
+    assert isinstance(g, nx.DiGraph)  # directed=True, multigraph=False
     return g
 
 

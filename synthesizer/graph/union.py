@@ -100,7 +100,8 @@ def edge_score(components: dict[str, float]) -> float:
 def union_graph(servers: Mapping[str, list[ToolInfo]], options: GraphOptions | None = None) -> nx.DiGraph:
     """The union graph from names, types and descriptions only (no network): see the module docstring."""
     opts = options or GraphOptions()
-    g = nx.DiGraph(format=FORMAT, servers=sorted(servers), options=opts.model_dump(), embedding=None, review=None)
+    g: nx.DiGraph[str] = nx.DiGraph(format=FORMAT, servers=sorted(servers), options=opts.model_dump(), embedding=None,
+                                    review=None)
     tools = [(s, t) for s in sorted(servers) for t in sorted(servers[s], key=lambda t: t.name)]
     for server, tool in tools:
         _add_tool(g, server, tool)
@@ -163,7 +164,7 @@ def tool_links(g: nx.DiGraph, *, nested: bool = False) -> nx.DiGraph:
     `nested`, because a sampler that passes the field value as the whole parameter would send a string for a list;
     with `nested` their links carry `into`.
     """
-    p = nx.DiGraph()
+    p: nx.DiGraph[str] = nx.DiGraph()
     for q in tool_nodes(g):
         p.add_node(q, tool=g.nodes[q]["tool"], server=g.nodes[q]["server"])
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}

@@ -53,7 +53,7 @@ def layout(p: nx.DiGraph, seed: int = 0) -> dict[str, tuple[float, float]]:
     """Seeded spring layout scaled into [0, 1] x [0, 1] (y grows downwards, as on screen)."""
     if p.number_of_nodes() == 0:
         return {}
-    und = nx.Graph()
+    und: nx.Graph[str] = nx.Graph()
     und.add_nodes_from(sorted(p.nodes))
     for u, v, d in sorted(p.edges(data=True), key=lambda e: e[:2]):
         w = float(d.get("score", 1.0))

@@ -8,28 +8,31 @@
 from __future__ import annotations
 
 import random
+from typing import TypeVar
 
 from pydantic import BaseModel
 
+from synthesizer.data.records import Mode, SampleKind
 from synthesizer.plan.schema import main_type, properties, required, resolve
 from synthesizer.plan.topology import Sampler, Skeleton, ToolCatalog
 
-KIND_WEIGHTS = {"normal": 0.64, "distractors": 0.12, "irrelevance": 0.12, "missing_info": 0.12}
-MODE_WEIGHTS = {"single_turn": 0.5, "multi_turn": 0.25, "clarification": 0.25}
+KIND_WEIGHTS: dict[SampleKind, float] = {"normal": 0.64, "distractors": 0.12, "irrelevance": 0.12, "missing_info": 0.12}
+MODE_WEIGHTS: dict[Mode, float] = {"single_turn": 0.5, "multi_turn": 0.25, "clarification": 0.25}
 TOPOLOGY_WEIGHTS = {"single": 0.14, "chain": 0.34, "fan_out": 0.2, "fan_in": 0.16, "dag": 0.16}
+K = TypeVar("K", bound=str)  # the keys of a weights table: a Literal alias or plain names
 FALLBACK = ("chain", "single", "fan_out", "fan_in", "dag")
 
 
 class Planned(BaseModel):
     """What the schedule asks of an index (the sample may fall back to another shape or mode when it must)."""
 
-    kind: str
-    mode: str
+    kind: SampleKind
+    mode: Mode
     topology: str
     anchor: str
 
 
-def weighted(rng: random.Random, weights: dict[str, float]) -> str:
+def weighted(rng: random.Random, weights: dict[K, float]) -> K:
     return rng.choices(list(weights), weights=list(weights.values()))[0]
 
 
@@ -64,7 +67,7 @@ class Schedule:
             i = len(self.items)
             rng = random.Random(f"envfactory/schedule:{self.seed}:{i}")
             kind = weighted(rng, KIND_WEIGHTS)
-            mode = "single_turn" if kind in ("irrelevance", "missing_info") else weighted(rng, MODE_WEIGHTS)
+            mode: Mode = "single_turn" if kind in ("irrelevance", "missing_info") else weighted(rng, MODE_WEIGHTS)
             names = list(self.uses)
             anchor = rng.choices(names, weights=[1.0 / (1 + self.uses[n]) ** 2 for n in names])[0] if names else ""
             topology = "chain"

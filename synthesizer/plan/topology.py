@@ -18,6 +18,7 @@ import networkx as nx
 from pydantic import BaseModel
 
 from common.errors import EnvfactoryError
+from synthesizer.data.records import TopologyKind
 from synthesizer.discovery.tools import ToolInfo
 from synthesizer.plan.schema import properties, required
 
@@ -53,7 +54,7 @@ class Skeleton(BaseModel):
         return [[j for j in range(len(self.nodes)) if level[j] == k] for k in range(max(level, default=-1) + 1)]
 
 
-def classify(sk: Skeleton) -> str:
+def classify(sk: Skeleton) -> TopologyKind:
     n = len(sk.nodes)
     if n == 1:
         return "single"
@@ -61,7 +62,7 @@ def classify(sk: Skeleton) -> str:
     children = [len(sk.children(i)) for i in range(n)]
     if not sk.edges:
         return "fan_out"  # independent calls
-    g = nx.Graph()
+    g: nx.Graph[int] = nx.Graph()
     g.add_nodes_from(range(n))
     g.add_edges_from((s, d) for s, d, _, _ in sk.edges)
     connected = nx.is_connected(g)

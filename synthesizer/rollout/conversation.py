@@ -38,7 +38,7 @@ async def execute_call(raw: RawCall, shown: set[str], servers: dict[str, Connect
     """Run one assistant tool call; returns the `tool` message. Bad calls get an error message the model can read."""
     try:
         arguments = json.loads(raw.arguments) if raw.arguments.strip() else {}
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         arguments = None
         reason = f"Error: the arguments are not valid JSON ({exc.msg} at column {exc.colno})."
     else:

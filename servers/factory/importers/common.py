@@ -145,10 +145,10 @@ def input_schema(params: list[Param]) -> dict[str, Any]:
     """The MCP input schema of an operation: one property per Param, closed to unknown arguments."""
     props: dict[str, Any] = {}
     for p in params:
-        schema = dict(p.json_schema)
+        prop = dict(p.json_schema)
         if p.description:
-            schema["description"] = p.description
-        props[p.name] = schema
+            prop["description"] = p.description
+        props[p.name] = prop
     schema: dict[str, Any] = {"type": "object", "properties": props}
     required = [p.name for p in params if p.required]
     if required:
@@ -160,5 +160,5 @@ def input_schema(params: list[Param]) -> dict[str, Any]:
 def annotations_from(read_only: bool, destructive: bool, idempotent: bool, title: str | None = None,
                      open_world: bool = False) -> ToolAnnotationsSpec:
     """Every hint stated explicitly, so a reader never has to recall the MCP defaults."""
-    return ToolAnnotationsSpec(title=title, readOnlyHint=read_only, destructiveHint=destructive,
-                               idempotentHint=idempotent, openWorldHint=open_world)
+    return ToolAnnotationsSpec(title=title, read_only_hint=read_only, destructive_hint=destructive,
+                               idempotent_hint=idempotent, open_world_hint=open_world)

@@ -92,7 +92,8 @@ async def fetch_tools(source: str, timeout: float = CONNECT_TIMEOUT) -> tuple[An
 
 def params_from_schema(schema: dict[str, Any]) -> list[Param]:
     """Tool arguments as Params. MCP has no HTTP locations: every argument travels in the call body."""
-    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    props = schema.get("properties")
+    props = props if isinstance(props, dict) else {}
     required = set(schema.get("required") or [])
     out = []
     for name, prop in props.items():

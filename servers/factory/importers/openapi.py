@@ -30,7 +30,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..apimodel import ApiModel, Operation, Param
+from ..apimodel import ApiModel, Location, Operation, Param
 from .common import (
     ImportFailure,
     annotations_from,
@@ -76,6 +76,9 @@ _JSON_TYPES = frozenset({"object", "array", "string", "number", "integer", "bool
 _SWAGGER_PARAM_SCHEMA_KEYS = frozenset({
     "type", "format", "items", "enum", "default", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
     "multipleOf", "minLength", "maxLength", "pattern", "minItems", "maxItems", "uniqueItems"})
+
+# An OpenAPI `in` that becomes a tool argument of its own (a body is flattened, formData folded, cookies dropped).
+PARAM_LOCATIONS: dict[str, Location] = {"path": "path", "query": "query", "header": "header"}
 
 
 @dataclass
@@ -145,10 +148,10 @@ class _Schemas:
             if ref in stack or len(stack) >= MAX_REF_DEPTH:
                 self.cuts += 1
                 return {"type": "object", "description": f"A {name} object (recursive reference, not expanded)."}
-            out = self.convert(self.target(ref), (*stack, ref))
+            expanded = self.convert(self.target(ref), (*stack, ref))
             if isinstance(node.get("description"), str) and node["description"].strip():
-                out = {**out, "description": clean_text(node["description"], 500)}
-            return out
+                expanded = {**expanded, "description": clean_text(node["description"], 500)}
+            return expanded
         out: dict[str, Any] = {}
         for key, value in node.items():
             if key == "properties" and isinstance(value, dict):
@@ -363,7 +366,8 @@ class OpenApiImporter:
             last_param = next((s[1:-1] for s in reversed(op.path.split("/")) if s.startswith("{")), None)
             tool = unique_tool_name(base, taken, alt=last_param)
             operations.append(self._operation(op, tool))
-        info = self.doc.get("info") if isinstance(self.doc.get("info"), dict) else {}
+        info = self.doc.get("info")
+        info = info if isinstance(info, dict) else {}
         cats = info.get("x-apisguru-categories")
         return ApiModel(
             name=self.name,
@@ -467,14 +471,15 @@ class OpenApiImporter:
                 if p.get("required"):
                     form["required"].append(orig)
                 continue
-            if loc not in ("path", "query", "header"):
+            location = PARAM_LOCATIONS.get(loc)
+            if location is None:
                 continue
             name = arg_name(self._path_arg(orig, op.path) if loc == "path" else orig, taken)
             text = clean_text(p.get("description"), 500) or schema.pop("description", "") or \
                 self._default_text(orig, loc, op.path)
             schema.pop("description", None)
-            params.append(Param(name=name, original=orig, location=loc, required=loc == "path" or bool(
-                p.get("required")), description=text, schema=schema))  # type: ignore[arg-type]
+            params.append(Param(name=name, original=orig, location=location, required=loc == "path" or bool(
+                p.get("required")), description=text, schema=schema))
         if not self.swagger:
             body_schema, body_required, body_text = self._request_body(op.spec)
         elif form["properties"] and body_schema is None:
@@ -576,7 +581,7 @@ def strip_read_only(schema: Any) -> Any:
         return [strip_read_only(s) for s in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in schema.items():
         if key == "properties" and isinstance(value, dict):
             kept = {k: strip_read_only(v) for k, v in value.items()

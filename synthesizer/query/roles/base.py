@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from synthesizer.data.records import Persona, Verdict
+from synthesizer.data.records import Mode, Persona, SampleKind, Verdict
 from synthesizer.discovery.tools import ToolInfo
 from synthesizer.plan.grounded import GroundedPlan
 
@@ -24,8 +24,8 @@ STOP = "[[END]]"  # how a simulated user ends the conversation explicitly (never
 class Sample:
     index: int
     seed: int
-    mode: str
-    kind: str
+    mode: Mode
+    kind: SampleKind
     rng: random.Random
     tools: dict[str, ToolInfo]  # namespaced name -> tool, every tool of the run
     shown: list[str]  # names the assistant is offered

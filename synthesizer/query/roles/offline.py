@@ -98,7 +98,7 @@ class OfflineUser:
     """Answers only what is asked (held-back facts), then asks for the next part, then stops explicitly."""
 
     async def reply(self, sample: Sample, messages: list[dict[str, Any]]) -> UserReply:
-        last = next((m for m in reversed(messages) if m.get("role") == "assistant"), {})
+        last: dict[str, Any] = next((m for m in reversed(messages) if m.get("role") == "assistant"), {})
         if is_question(last.get("content")):
             if sample.kind == "missing_info":
                 return UserReply(text="Let me check and come back to you.", stop=True)
@@ -131,8 +131,8 @@ class OfflineAssistant:
         if messages[-1].get("role") == "user":
             if s.withheld and not self.asked:
                 self.asked = True
-                wanted = " and ".join(f"the {words(p)}" for ps in s.withheld.values() for p in ps)
-                return AssistantTurn(content=f"Happy to help. Could you tell me {wanted} you'd like me to use?")
+                asked_for = " and ".join(f"the {words(p)}" for ps in s.withheld.values() for p in ps)
+                return AssistantTurn(content=f"Happy to help. Could you tell me {asked_for} you'd like me to use?")
             if s.kind == "missing_info":
                 return AssistantTurn(content="Could you give me a bit more detail first?")
             self.segment += 1

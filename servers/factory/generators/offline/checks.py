@@ -29,6 +29,11 @@ def _valid(schema: dict[str, Any], value: Any) -> bool:
         return False
 
 
+def parent_ref(record: dict[str, Any], col: Collection) -> Any:
+    """The value by which a record names its parent (None for a collection without a parent field)."""
+    return record.get(col.parent_field) if col.parent_field else None
+
+
 class CheckWriter:
     def __init__(self, env: str, tools: list[Tool], collections: list[Collection], state: dict[str, Any]):
         self.env = env
@@ -80,7 +85,7 @@ class CheckWriter:
         rows = self.records(col)
         good = [r for r in rows if not (col.status_field and (is_terminal(str(r.get(col.status_field))) or
                                                               r.get(col.status_field) == avoid_status))]
-        return (good or rows or [None])[0]
+        return good[0] if good else rows[0] if rows else None
 
     def id_args(self, tool: Tool, chain: dict[int, Any]) -> dict[str, Any] | None:
         args: dict[str, Any] = {}
@@ -311,7 +316,7 @@ class CheckWriter:
                      "expect": {"output": {col.singular: {col.id_field: rid}}}}])
             elif kind in ("update", "replace"):
                 fields = self.fields_of(tool, args)
-                state_exp = {f"{key}.{f}": v for f, v in fields.items() if "." not in f and
+                state_exp: dict[str, Any] = {f"{key}.{f}": v for f, v in fields.items() if "." not in f and
                              isinstance(v, str | int | bool)}
                 self.add(f"{name}_ok", f"Change a {col.words}; a later read shows the change.", [
                     {"tool": name, "arguments": args,
@@ -322,10 +327,11 @@ class CheckWriter:
                 self.add(f"{name}_ok", f"Delete a {col.words}; it is gone from the listing.", [
                     {"tool": name, "arguments": args, "expect": {"output": {"deleted": True}}}, after])
             elif kind == "action":
-                calls: list[dict[str, Any] | None] = [{"tool": name, "arguments": args, "expect": {}}]
-                state_exp: dict[str, Any] = {"actions.0.tool": name}
+                first: dict[str, Any] = {"tool": name, "arguments": args, "expect": {}}
+                calls: list[dict[str, Any] | None] = [first]
+                state_exp = {"actions.0.tool": name}
                 if plan.target_status and col.status_field:
-                    calls[0]["expect"] = {"output": {col.singular: {col.status_field: plan.target_status}}}
+                    first["expect"] = {"output": {col.singular: {col.status_field: plan.target_status}}}
                     calls.append({"tool": name, "arguments": args,
                                   "expect": {"is_error": True, "error_contains": "already"}})
                     state_exp[f"{key}.{col.status_field}"] = plan.target_status
@@ -336,12 +342,12 @@ class CheckWriter:
                 self.sample_or_log_check(tool, kind, args)
         elif kind in ("list", "create"):
             assert col is not None
-            chain: dict[int, Any] = {}
+            chain = {}
             if plan.parent_arg and col.parent is not None:
                 parents = self.records(col.parent)
                 with_children = [p for p in parents if any(
-                    str(r.get(col.parent_field)) == str(p[col.parent.id_field]) for r in self.records(col))]
-                parent = (with_children or parents or [None])[0]
+                    str(parent_ref(r, col)) == str(p[col.parent.id_field]) for r in self.records(col))]
+                parent = with_children[0] if with_children else parents[0] if parents else None
                 if parent is None:
                     self.gaps.append(f"{name}: the small scenario has no {col.parent.words}")
                     return
@@ -391,7 +397,7 @@ class CheckWriter:
     def list_rows(self, col: Collection, chain: dict[int, Any], drop: Any = None) -> list[dict[str, Any]]:
         rows = self.records(col)
         if col.parent is not None and id(col.parent) in chain:
-            rows = [r for r in rows if str(r.get(col.parent_field)) == str(chain[id(col.parent)])]
+            rows = [r for r in rows if str(parent_ref(r, col)) == str(chain[id(col.parent)])]
         return [r for r in rows if r[col.id_field] != drop]
 
     def list_expect(self, tool: Tool, args: dict[str, Any], chain: dict[int, Any]) -> dict[str, Any]:

@@ -91,7 +91,8 @@ class Values:
                 return []
             return [self.value(items, names.singular(low), depth + 1) for _ in range(rng.randint(1, 2))]
         if kind == "object":
-            props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+            props = schema.get("properties")
+            props = props if isinstance(props, dict) else {}
             if depth > 2:
                 return {}
             return {k: self.value(v, k, depth + 1) for k, v in props.items()

@@ -258,8 +258,8 @@ def build_records(root: dict[str, Any], cols: list[Collection], plans: list[Plan
     `root` resolves the API's `$ref`s (resources.discover returns it with the collections and plans).
     """
     ordered = parents_first(cols)
-    for col in ordered:
-        _setup_collection(root, col, plans)
+    for each in ordered:
+        _setup_collection(root, each, plans)
     for plan in plans:
         _wire_refs(ordered, plan)
         if plan.kind != "list":

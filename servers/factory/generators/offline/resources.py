@@ -16,6 +16,9 @@ from servers.factory.apimodel import ApiModel, Operation, Param
 from servers.factory.generators.offline import names, schemas
 
 Kind = Literal["list", "get", "create", "update", "replace", "delete", "action", "read", "write"]
+# What a method does to the one record a path ends at (POST on a record updates it; anything else reads).
+KIND_OF_METHOD_ON_ONE: dict[str, Kind] = {"get": "get", "put": "replace", "patch": "update", "delete": "delete",
+                                          "post": "update"}
 
 VERSION = re.compile(r"^v\d+[a-z0-9_.]*$")
 SELF_WORDS = {"me", "@me", "self", "current", "my"}
@@ -290,8 +293,7 @@ class Inference:
             last = list(id_args)[-1]
             col = id_args[last]
             plan.collection, plan.target_arg = col, last
-            plan.kind = {"get": "get", "put": "replace", "patch": "update", "delete": "delete",
-                         "post": "update"}.get(method, "read")
+            plan.kind = KIND_OF_METHOD_ON_ONE.get(method, "read")
             if method == "post" and _object_schema(op.body_schema, self.root) is None:
                 plan.kind = "write"
             return plan

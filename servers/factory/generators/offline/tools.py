@@ -101,7 +101,7 @@ def output_schema(plan: Plan, sample_schema: dict[str, Any] | None) -> dict[str,
     return _obj({col.singular: record}, [col.singular])
 
 
-def annotations(plan: Plan) -> ToolAnnotationsSpec:
+def tool_annotations(plan: Plan) -> ToolAnnotationsSpec:
     title = plan.op.annotations.title
     kind = plan.kind
     ro = kind in ("list", "get", "read")
@@ -109,7 +109,7 @@ def annotations(plan: Plan) -> ToolAnnotationsSpec:
     if kind == "action" and plan.verb.split("_")[0] in ("cancel", "reject", "deactivate", "archive", "stop"):
         destructive = True
     idempotent = ro or kind in ("delete", "replace", "update")
-    return ToolAnnotationsSpec(title=title, readOnlyHint=ro, destructiveHint=destructive, idempotentHint=idempotent)
+    return ToolAnnotationsSpec(title=title, read_only_hint=ro, destructive_hint=destructive, idempotent_hint=idempotent)
 
 
 def build_tools(plans: list[Plan], samples: dict[str, tuple[dict[str, Any] | None, Any]]) -> list[Tool]:
@@ -121,7 +121,7 @@ def build_tools(plans: list[Plan], samples: dict[str, tuple[dict[str, Any] | Non
         description = spec.description + NOTES.get(plan.kind, "")
         tools.append(Tool(plan=plan, args=renamed, sample=sample, spec=ToolSpec(
             name=spec.name, description=description, input_schema=input_schema,
-            output_schema=output_schema(plan, sample_schema), annotations=annotations(plan))))
+            output_schema=output_schema(plan, sample_schema), annotations=tool_annotations(plan))))
     return tools
 
 
