@@ -30,7 +30,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..apimodel import ApiModel, Location, Operation, Param
+from ..apimodel import ApiModel, Location, Method, Operation, Param
 from .common import (
     ImportFailure,
     annotations_from,
@@ -43,7 +43,9 @@ from .common import (
     unique_tool_name,
 )
 
-HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+# The path-item keys that are operations, each as the Method it becomes (TRACE is reported and dropped).
+HTTP_METHODS: dict[str, Method] = {"get": "get", "put": "put", "post": "post", "delete": "delete", "patch": "patch",
+                                   "head": "head", "options": "options"}
 MAX_REF_DEPTH = 4
 
 GOOGLE_GLOBALS = frozenset({"$.xgafv", "alt", "callback", "fields", "key", "oauth_token", "prettyPrint", "quotaUser",
@@ -83,7 +85,7 @@ PARAM_LOCATIONS: dict[str, Location] = {"path": "path", "query": "query", "heade
 
 @dataclass
 class _RawOp:
-    method: str
+    method: Method
     path: str
     spec: dict[str, Any]
     path_params: list[Any]
@@ -314,8 +316,9 @@ class OpenApiImporter:
             for method, spec in item.items():
                 if method == "trace":
                     self.drops.ops.append(f"operation TRACE {path}: TRACE is not a tool")
-                if method in HTTP_METHODS and isinstance(spec, dict):
-                    ops.append(_RawOp(method, str(path), spec, list(item.get("parameters") or [])))
+                http_method = HTTP_METHODS.get(method)
+                if http_method is not None and isinstance(spec, dict):
+                    ops.append(_RawOp(http_method, str(path), spec, list(item.get("parameters") or [])))
         if not ops:
             raise ImportFailure(f"{self.source}: the spec has paths but no operations")
         return ops
@@ -429,7 +432,7 @@ class OpenApiImporter:
         return Operation(
             tool=tool,
             operation_id=opid if isinstance(opid, str) else None,
-            method=op.method,  # type: ignore[arg-type]
+            method=op.method,
             path=op.path,
             summary=summary,
             description=text,
