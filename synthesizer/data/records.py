@@ -91,6 +91,49 @@ class Intent(BaseModel):
     segments: list[str] = Field(default_factory=list)  # multi-turn: what each user turn asks for
 
 
+class Fact(BaseModel):
+    """One thing a task knows, with how a person says it (`said` is the exact text a message carries)."""
+
+    slot: str  # what it is in words: "street address", "departure date", "order status"
+    value: Any  # the exact value, as the tool takes it (known, held back) or returns it (unknown, communicate)
+    said: str  # its surface text: 'March 2', '"Window seat"', 'confirmed'
+    step: int | None = None  # the plan step whose argument (known, held back) or output (found, told) it is
+    param: str | None = None  # that step's argument, or the output field it comes from (`orders[].status`)
+
+
+class Reference(BaseModel):
+    """A record the user names the way its owner would ("my order from March 2"), resolved against the initial
+    State before anything is written: `match` fixes it, `candidates` counts the records of its kind it fits."""
+
+    entity: str  # "order"
+    said: str  # the phrase in the request
+    server: str
+    collection: str  # where in the State the record lives (a key path such as `orders`)
+    record_id: Any  # the id the reference resolves to in the initial State
+    match: dict[str, Any]  # the fields the phrase fixes (name, title, a date)
+    candidates: int  # records of the collection that fit `match` in the initial State (1: unambiguous)
+    steps: list[int] = Field(default_factory=list)  # plan steps acting on it (their id argument must be record_id)
+    param: str | None = None  # the id-like argument of those steps
+
+
+class Task(BaseModel):
+    """What one sample is about, in the shape of a tau2-bench user task; never shown to the assistant.
+
+    `known_info` is what the user states, `unknown_info` what the assistant must find with the tools,
+    `communicate_info` what it must tell the user (from tool outputs), `held_back` what the user gives only when
+    asked. Every write acts on a `references` record or on one the same request creates."""
+
+    user: str  # who asks: "Maya Thompson, a customer of the shop"
+    goal: str  # the goal in the user's words (no tool names, no ids)
+    reason: str = ""  # why, or the constraint that shapes it
+    known_info: list[Fact] = Field(default_factory=list)
+    unknown_info: list[Fact] = Field(default_factory=list)
+    communicate_info: list[Fact] = Field(default_factory=list)
+    held_back: list[Fact] = Field(default_factory=list)
+    references: list[Reference] = Field(default_factory=list)
+    lookup_only: bool = False  # no step writes: the answer is the point
+
+
 class CallCheck(BaseModel):
     """How the assistant's calls compare with the gold plan's required calls."""
 
@@ -114,6 +157,11 @@ class Checks(BaseModel):
     behaviour: str = ""
     finished: bool = True  # the assistant ended with an answer within the step bound; the user stopped explicitly
     user_leaks: list[str] = Field(default_factory=list)  # tool names or internal ids in any user message
+    wrong_records: list[str] = Field(default_factory=list)  # writes on another record than the reference resolves to
+    ambiguous: list[str] = Field(default_factory=list)  # references that fit several records of the initial State
+    unexplained: list[str] = Field(default_factory=list)  # argument values no message, result or prompt gave
+    untold: list[str] = Field(default_factory=list)  # communicate_info facts the final answer leaves out
+    judge_veto: str = ""  # the judge's reason when it failed the sample (model or offline rubric)
     verified: bool
 
 
@@ -147,6 +195,7 @@ class Trajectory(BaseModel):
     plan: list[PlanCall]
     persona: Persona
     intent: Intent
+    task: Task | None = None  # the grounded task (None on records written before tasks existed)
     query: str  # the first user message
     messages: list[dict[str, Any]]  # OpenAI chat format, system message first
     tools: list[dict[str, Any]]  # OpenAI function tools shown to the assistant
