@@ -32,8 +32,8 @@ from synthesizer.plan.grounding import ground
 from synthesizer.plan.schedule import Planned, Schedule, sample_skeleton, unfit
 from synthesizer.plan.topology import Sampler, Skeleton, ToolCatalog, classify
 from synthesizer.plan.values import Known
-from synthesizer.query.compose import plan_summary
-from synthesizer.query.refine import check_draft
+from synthesizer.query.compose import id_values, plan_summary
+from synthesizer.query.refine import check_draft, leaked_ids
 from synthesizer.query.roles.base import Roles, Sample
 from synthesizer.query.roles.model import RoleFailed
 from synthesizer.query.roles.offline import irrelevant_task
@@ -41,6 +41,8 @@ from synthesizer.query.turns import segment, withhold
 from synthesizer.rollout.checking import verify
 from synthesizer.rollout.conversation import Rollout, converse
 from synthesizer.rollout.gold import plan_calls
+from synthesizer.task.build import TaskUnfit, build_task
+from synthesizer.task.check import task_problems
 
 MAX_ATTEMPTS = 12
 REFINE_ROUNDS = 3
@@ -92,6 +94,13 @@ def env_ref(server: ConnectedServer) -> EnvRef:
                   tools_hash=i.tools_hash, env_hash=i.env_hash)
 
 
+def system_prompt_for(ctx: RunContext, shown: list[str]) -> str:
+    """The run's system prompt naming only the services whose tools this sample shows."""
+    names = [ctx.servers[s].info.server_name for s in dict.fromkeys(split_qualified(n)[0] for n in shown)
+             if s in ctx.servers]
+    return ctx.system_prompt.replace("{services}", ", ".join(names) or "none")
+
+
 def openai_tools(ctx: RunContext, names: list[str]) -> list[dict[str, Any]]:
     return [{"type": "function", "function": {"name": n, "description": ctx.tools[n].description,
                                               "parameters": ctx.tools[n].input_schema or {"type": "object",
@@ -99,12 +108,23 @@ def openai_tools(ctx: RunContext, names: list[str]) -> list[dict[str, Any]]:
             for n in names]
 
 
+def draft_problems(ctx: RunContext, sample: Sample, draft: str, steps: list[int]) -> list[str]:
+    """Leaked tool names and ids, procedures, and what the task says the message must (not) carry."""
+    problems = check_draft(draft, list(ctx.tools), None, steps, sample.tools, sample.withheld)
+    if sample.plan is not None:
+        problems += [f"mentions the internal id {v!r}, which the user cannot know"
+                     for v in leaked_ids(draft, id_values(sample.plan))]
+    if sample.told is not None:
+        problems += task_problems(draft, sample.told, steps, first=True)
+    return problems
+
+
 async def refine_first(ctx: RunContext, sample: Sample, out: IndexOutcome) -> tuple[str | None, dict[str, Any]]:
     draft = await ctx.roles.writer.write(sample, 0)
     history: list[dict[str, Any]] = []
     steps = sample.segments[0] if sample.segments else []
     for _ in range(REFINE_ROUNDS + 1):
-        problems = check_draft(draft, list(ctx.tools), sample.plan, steps, sample.tools, sample.withheld)
+        problems = draft_problems(ctx, sample, draft, steps)
         history.append({"draft": draft, "problems": problems})
         if not problems:
             return draft, {"rounds": len(history) - 1, "history": history}
@@ -233,6 +253,15 @@ async def attempt_sample(ctx: RunContext, index: int, planned: Planned, anchor: 
                     out.reject("nothing the user could leave out")
                     return None
                 sample.mode = mode = "single_turn"
+    sample.persona, _ = await ctx.roles.planner.plan(sample)
+    if plan is not None:
+        states = {s: await initial_state(ctx, s, scenarios.get(s)) for s in plan_servers}
+        try:
+            sample.told = build_task(plan, ctx.tools, {s: v for s, v in states.items() if v is not None},
+                                     sample.persona, rng, sample.withheld)
+        except TaskUnfit as exc:
+            out.reject(f"task unfit: {str(exc).split(':')[0][:60]}")
+            return None
     sample.persona, sample.goal = await ctx.roles.planner.plan(sample)
     first, refinement = await refine_first(ctx, sample, out)
     if first is None:
@@ -243,8 +272,8 @@ async def attempt_sample(ctx: RunContext, index: int, planned: Planned, anchor: 
     for r in range(ctx.k):
         episodes = {s: f"{base}-r{r}-{s}" for s in plan_servers}
         t0 = time.perf_counter()
-        rollout = await converse(sample, ctx.roles.assistant_for(sample), ctx.roles.user, first, ctx.system_prompt,
-                                 tools, ctx.servers, episodes, scenarios)
+        rollout = await converse(sample, ctx.roles.assistant_for(sample), ctx.roles.user, first,
+                                 system_prompt_for(ctx, shown), tools, ctx.servers, episodes, scenarios)
         timings[f"rollout_{r}_s"] = round(time.perf_counter() - t0, 3)
         said = " ".join(m.get("content") or "" for m in rollout.messages if m.get("role") == "user")
         calls = plan_calls(plan, ctx.tools, said) if plan is not None else []
@@ -279,6 +308,7 @@ async def attempt_sample(ctx: RunContext, index: int, planned: Planned, anchor: 
         plan=calls, persona=sample.persona, intent=Intent(
             goal=sample.goal, knowledge={"plan": plan_summary(plan)} | knowledge if plan else {},
             withheld=knowledge, segments=said_turns),
+        task=sample.told.task if sample.told is not None else None,
         query=first, messages=rollout.messages, tools=tools, distractors=distractors,
         expected_state_hashes=plan.expected_hashes() if plan is not None and kind != "missing_info" else {},
         final_state_hashes=dict(rollout.state_hashes), checks=checks,

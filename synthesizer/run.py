@@ -315,8 +315,8 @@ async def build_context(config: SynthConfig, servers: list[ConnectedServer], pre
 
 
 def system_prompt(servers: list[ConnectedServer]) -> str:
-    names = ", ".join(s.info.server_name for s in servers)
-    return ("You are a helpful assistant with access to tools from these services: " + names + ". Use the tools to "
+    """The system prompt template; `{services}` becomes, per sample, the services whose tools it shows."""
+    return ("You are a helpful assistant with access to tools from these services: {services}. Use the tools to "
             "do what the user asks. If you need information only the user has, ask for it. If no tool can do what "
             "is asked, say so plainly. When you are done, tell the user briefly what you did or found.")
 

@@ -35,6 +35,7 @@ class Sample:
     task: str = ""  # irrelevance: what the user asks that no tool can do
     persona: Persona | None = None
     goal: str = ""
+    told: Any = None  # synthesizer.task.build.Told: the grounded task and how each step is asked
     tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0, "total": 0})
 
     def count(self, usage: Any) -> None:

@@ -1,20 +1,22 @@
 """Deterministic offline roles: templates plus the grounded plan, so every mode and sample kind runs without a model.
 
-The offline assistant follows the gold plan (parallel calls for steps of one dependency level) but executes every
-call for real in its own episode, so its transcript and final State are evidence like a model's would be.
+The offline assistant (`honest.HonestAssistant`) knows the procedure but no argument value: it uses what the user
+said and what its own calls returned, and executes every call for real in its own episode, so its transcript and
+final State are evidence like a model's would be.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from synthesizer.data.messages import is_question
 from synthesizer.data.records import Persona, Verdict
-from synthesizer.query.compose import actions, goal_text, quote, request_text, salient, words
+from synthesizer.query.compose import words
 from synthesizer.query.refine import SEQUENCE
-from synthesizer.query.roles.base import AssistantTurn, RawCall, Roles, Sample, UserReply
+from synthesizer.query.roles.base import Roles, Sample, UserReply
+from synthesizer.query.roles.honest import HonestAssistant
+from synthesizer.task import say
 
 PERSONAS = [
     ("Alex Morgan", "operations manager", "juggling a busy week and delegating the admin"),
@@ -51,23 +53,28 @@ def irrelevant_task(tool_text: str, rng: Any) -> str | None:
 
 
 class OfflinePlanner:
+    """A persona; the goal is the task's (built from the grounded plan and the State before anything is written)."""
+
     async def plan(self, sample: Sample) -> tuple[Persona, str]:
         persona = pick_persona(sample)
         if sample.plan is None:
             return persona, f"I want someone to do this for me: {sample.task}"
-        return persona, goal_text(sample.plan, sample.tools)
+        return persona, sample.told.task.goal if sample.told is not None else ""
 
 
 class OfflineWriter:
+    """The first message of a turn from the task: the salient steps of that turn, records named as their owner
+    names them, stated facts in words; held-back facts are not in the task's known_info, so they are left out."""
+
     async def write(self, sample: Sample, turn: int) -> str:
-        if sample.plan is None:
+        if sample.plan is None or sample.told is None:
             return sample.task
-        withheld = sample.withheld if turn == 0 else {}
-        return request_text(sample.plan, sample.segments[turn], sample.tools, sample.rng, withheld, opener=turn == 0)
+        user = sample.told.task.user
+        return say.request(sample.told, sample.plan, sample.segments[turn], sample.rng, turn == 0, user)
 
 
 class OfflineRefiner:
-    """Mends what the checks found: tool names become words, ids become a reference, missing facts are added."""
+    """Mends what the checks found: tool names become words, ids are cut out, missing facts are added."""
 
     async def rewrite(self, sample: Sample, turn: int, draft: str, problems: list[str]) -> str:
         text = draft
@@ -77,91 +84,60 @@ class OfflineRefiner:
                 text = re.sub(re.escape(m.group(1)), words(m.group(1).split("__")[-1]), text, flags=re.IGNORECASE)
             m = re.match(r"mentions the internal id '(.+)'", p)
             if m:
-                text = re.sub(rf'"?{re.escape(m.group(1))}"?', "it", text)
-            m = re.match(r"does not say the (.+?) \((.+)\):", p)
+                text = re.sub(rf'\s*"?{re.escape(m.group(1))}"?', "", text)
+            m = re.match(r"does not say (.+?) \((.+)\)$", p)
             if m:
-                text = text.rstrip(".?!") + f", with {m.group(1)} {quote(_literal(m.group(2)))}."
+                text = text.rstrip(".?!") + f", {m.group(2)}."
         if any("step-by-step" in p for p in problems):
             text = SEQUENCE.sub("", text)
             text = re.sub(r"\s+([,.])", r"\1", re.sub(r"\s+", " ", text)).strip()
         return text
 
 
-def _literal(text: str) -> Any:
-    try:
-        return json.loads(text.replace("'", '"'))
-    except ValueError:
-        return text.strip("'\"")
+ACKS = ["Thanks! ", "Great, thank you. ", "Perfect. ", "OK, good to know. ", "Thanks for checking. ",
+        "Got it. ", "That's helpful. "]
+ANSWERS = ["It's {v}.", "{V}, please.", "Oh, sorry: {v}.", "Let's go with {v}.", "Use {v}."]
 
 
 class OfflineUser:
-    """Answers only what is asked (held-back facts), then asks for the next part, then stops explicitly."""
+    """Knows only the task: gives a held-back fact when asked for it, reacts to the reply when it asks for the next
+    part, and stops explicitly. On a missing-information task it does not have the fact."""
 
     async def reply(self, sample: Sample, messages: list[dict[str, Any]]) -> UserReply:
         last: dict[str, Any] = next((m for m in reversed(messages) if m.get("role") == "assistant"), {})
-        if is_question(last.get("content")):
+        text = last.get("content") or ""
+        told = sample.told
+        if is_question(text):
             if sample.kind == "missing_info":
-                return UserReply(text="Let me check and come back to you.", stop=True)
-            facts = [f"the {words(p)} should be {quote(v)}" for p, v in sample.withheld_values().items()]
-            users = [m.get("content") or "" for m in messages if m.get("role") == "user"][1:]
-            if facts and not any(facts[0] in u for u in users):
-                return UserReply(text="Sure: " + " and ".join(facts) + ".")
+                return UserReply(text=sample.rng.choice(["Hmm, I don't have that at hand. I'll check and get back "
+                                                         "to you.", "I'm not sure, let me find out first.",
+                                                         "Good question, I need to look that up. Later!"]), stop=True)
+            users = "\n".join(m.get("content") or "" for m in messages if m.get("role") == "user").lower()
+            held = [f for f in (told.task.held_back if told else []) if f.said.lower() not in users]
+            if held:
+                answer = " ".join(sample.rng.choice(ANSWERS).format(v=f.said, V=f.said[:1].upper() + f.said[1:])
+                                  for f in held)
+                return UserReply(text=answer)
             return UserReply(text="I've told you everything I know; please go ahead.")
         answered = sum(1 for m in messages if m.get("role") == "assistant" and m.get("content")
                        and not m.get("tool_calls") and not is_question(m.get("content")))
-        if sample.plan is not None and answered < len(sample.segments):
-            ask = request_text(sample.plan, sample.segments[answered], sample.tools, sample.rng, opener=False)
-            return UserReply(text=sample.rng.choice(["Thanks! ", "Great. ", "Perfect, thank you. "]) + ask)
-        return UserReply(text="Thanks, that's all I needed.", stop=True)
+        if sample.plan is not None and told is not None and answered < len(sample.segments):
+            ask = say.request(told, sample.plan, sample.segments[answered], sample.rng, False, told.task.user)
+            return UserReply(text=_reaction(sample, text) + ask)
+        return UserReply(text=sample.rng.choice(["Thanks, that's all I needed.", "Perfect, that's everything.",
+                                                 "Great, thanks for your help!", "That's it for now, thank you."]),
+                         stop=True)
 
 
-class OfflineAssistant:
-    """Follows the plan turn by turn; asks for held-back facts before acting on them."""
-
-    def __init__(self, sample: Sample):
-        self.s = sample
-        self.queue: list[list[int]] = []
-        self.segment = -1
-        self.asked = False
-
-    async def act(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> AssistantTurn:
-        s = self.s
-        if s.kind == "irrelevance" or s.plan is None:
-            return AssistantTurn(content=REFUSAL.format(what=_lower_first(s.task.rstrip("?.!"))))
-        if messages[-1].get("role") == "user":
-            if s.withheld and not self.asked:
-                self.asked = True
-                asked_for = " and ".join(f"the {words(p)}" for ps in s.withheld.values() for p in ps)
-                return AssistantTurn(content=f"Happy to help. Could you tell me {asked_for} you'd like me to use?")
-            if s.kind == "missing_info":
-                return AssistantTurn(content="Could you give me a bit more detail first?")
-            self.segment += 1
-            if self.segment >= len(s.segments):
-                return AssistantTurn(content="You're welcome! Let me know if you need anything else.")
-            wanted = set(s.segments[self.segment])
-            self.queue = [lv for level in s.plan.skeleton.levels() if (lv := [j for j in level if j in wanted])]
-        if self.queue:
-            level = self.queue.pop(0)
-            n = sum(1 for m in messages if m.get("role") == "assistant")
-            calls = [RawCall(id=f"call_{n}_{i}", name=s.plan.steps[j].name,
-                             arguments=json.dumps(s.plan.steps[j].arguments, ensure_ascii=False))
-                     for i, j in enumerate(level)]
-            return AssistantTurn(tool_calls=calls)
-        done = actions(s.plan, s.tools, salient(s.plan, s.segments[self.segment]))
-        return AssistantTurn(content=final_answer(done))
-
-
-def _lower_first(text: str) -> str:
-    text = re.sub(r"^(can|could) you\s+|^please\s+", "", text.strip(), flags=re.IGNORECASE)
-    return text[:1].lower() + text[1:]
-
-
-def final_answer(done: list[str]) -> str:
-    if not done:
-        return "Done."
-    if len(done) == 1:
-        return f"Done: I {done[0]}."
-    return "All done. I " + ", ".join(done[:-1]) + " and " + done[-1] + "."
+def _reaction(sample: Sample, reply: str) -> str:
+    """A short reaction to what the assistant just said: a fact it reported, else an acknowledgement."""
+    told = sample.told
+    low = reply.lower()
+    for f in told.task.communicate_info if told else []:
+        if f.said and f.said.lower() in low and f.slot != "name":
+            return sample.rng.choice([f"OK, {f.said} then. ", f"Good, {f.said} works for me. ",
+                                      f"Ah, {f.said}, I see. "])
+    return sample.rng.choice(ACKS)
 
 
 class OfflineJudge:
@@ -181,5 +157,5 @@ class OfflineJudge:
 
 def offline_roles() -> Roles:
     return Roles(planner=OfflinePlanner(), writer=OfflineWriter(), refiner=OfflineRefiner(), user=OfflineUser(),
-                 assistant=OfflineAssistant, judge=OfflineJudge(),
+                 assistant=HonestAssistant, judge=OfflineJudge(),
                  models={r: "offline" for r in ("planner", "writer", "refiner", "user", "assistant", "judge")})

@@ -1,0 +1,233 @@
+"""A grounded plan becomes a task: who asks, which records they mean (resolved against the initial State, unique),
+what they state, what the assistant must find, and what it must tell them. A plan that cannot be told this way
+(a record nobody could single out, a value with no words for it) raises TaskUnfit and the sample is not made."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from synthesizer.data.records import Fact, Persona, Reference, Task
+from synthesizer.discovery.tools import ToolInfo
+from synthesizer.errors import SynthError
+from synthesizer.plan.grounded import FedValue, GroundedPlan
+from synthesizer.plan.schema import entity_of_param, is_id_like, properties, required, resolve
+from synthesizer.task import say
+from synthesizer.task.lexicon import Operation, is_address_part, operation, slot
+from synthesizer.task.state import Located, count_fits, date_of, describe, locate, name_of
+
+OWNER_KEYS = ("customer_id", "owner_id", "user_id", "passenger_id", "guest_id", "member_id", "organizer_id",
+              "account_id", "contact_id", "author_id", "created_by")
+INFORMATIVE = ("status", "state", "total", "total_cents", "amount", "price", "price_cents", "balance", "date",
+               "starts_at", "start", "ends_at", "end", "departs_at", "arrives_at", "due", "seat", "count", "quantity",
+               "location", "city", "email", "phone", "rating", "duration", "stock", "available", "capacity",
+               "origin", "destination", "currency", "priority", "type", "kind", "category", "description")
+MAX_TOLD = 2
+LIST_NAMES = 3
+
+
+class TaskUnfit(SynthError):
+    """The plan cannot be told as a person's task (the reason says why; it is counted as a rejection)."""
+
+
+@dataclass
+class StepTask:
+    """How one salient step is asked for: what it does, to which reference, with which stated facts."""
+
+    step: int
+    op: Operation
+    ref: int | None  # index into task.references of the record it acts on
+    made_from: int | None  # the earlier step that created the record it acts on ("the new playlist")
+    facts: list[int]  # indices into task.known_info (stated values) of this step
+    told: list[int]  # indices into task.communicate_info (what it must report)
+
+
+@dataclass
+class Told:
+    task: Task
+    steps: dict[int, StepTask]  # salient step -> how it is asked
+    salient: list[int]
+
+
+def salient(plan: GroundedPlan) -> list[int]:
+    """The steps a person asks for: writes, and reads whose result is not only a means to a later step."""
+    later = {f.src for j in range(len(plan.steps)) for f in plan.feeds[j]}
+    keep = [j for j, s in enumerate(plan.steps) if not s.read_only or j not in later]
+    return keep or [len(plan.steps) - 1]
+
+
+def build_task(plan: GroundedPlan, tools: dict[str, ToolInfo], states: dict[str, Any], persona: Persona,
+               rng: random.Random, withheld: dict[int, tuple[str, ...]] | None = None) -> Told:
+    withheld = withheld or {}
+    keys = salient(plan)
+    ops = {j: operation(s.tool, s.read_only, tools[s.name].destructive) for j, s in enumerate(plan.steps)}
+    task = Task(user="", goal="")
+    refs_by_id: dict[tuple[str, str], int] = {}
+    step_tasks: dict[int, StepTask] = {}
+    creators = {j for j, op in ops.items() if op.kind == "create" and not plan.steps[j].read_only}
+    for j in range(len(plan.steps)):
+        st = StepTask(step=j, op=ops[j], ref=None, made_from=None, facts=[], told=[])
+        for f in plan.feeds[j]:
+            task.unknown_info.append(Fact(slot=f"the {say.entity_words(f.param, ops[f.src])} id", value=f.value,
+                                          said="", step=j, param=f.param))
+            if f.src in creators:
+                st.made_from = f.src
+                continue
+            ref = _reference(plan, j, f, ops, states, refs_by_id, task)
+            if st.ref is None:
+                st.ref = ref
+        if j in keys or _means_needs_words(plan, j, tools):
+            for name, value in _stated(plan, j, tools).items():
+                label = slot(say.leaf(name))
+                if label is None:
+                    raise TaskUnfit(f"{plan.steps[j].name}.{name} has no words a person would use")
+                fact = Fact(slot=label, value=value, said=say.value_said(say.leaf(name), value, label), step=j,
+                            param=name)
+                if name in withheld.get(j, ()):
+                    task.held_back.append(fact)
+                else:
+                    task.known_info.append(fact)
+                    st.facts.append(len(task.known_info) - 1)
+        if j in keys and plan.steps[j].read_only:
+            for fact in _told(plan.steps[j].output, ops[j]):
+                task.communicate_info.append(fact.model_copy(update={"step": j}))
+                st.told.append(len(task.communicate_info) - 1)
+        step_tasks[j] = st
+    task.lookup_only = all(plan.steps[j].read_only for j in keys)
+    task.user = _user(task, states, persona)
+    told = Told(task=task, steps=step_tasks, salient=keys)
+    task.goal = say.goal(told, plan, rng)
+    task.reason = say.reason(told, rng)
+    return told
+
+
+def _means_needs_words(plan: GroundedPlan, j: int, tools: dict[str, ToolInfo]) -> bool:
+    """A lookup that only finds a record for a later step is told only when it needs values the user has
+    (a flight search's route and date), not when a reference's name is enough to find it."""
+    return plan.steps[j].read_only and bool(_stated(plan, j, tools))
+
+
+def _stated(plan: GroundedPlan, j: int, tools: dict[str, ToolInfo]) -> dict[str, Any]:
+    """The values of step j the user must state: every argument not fed from an earlier output and not an id or
+    paging control, address parts included."""
+    step = plan.steps[j]
+    tool = tools[step.name]
+    fed = {f.param for f in plan.feeds[j]}
+    props = properties(tool.input_schema)
+    req = set(required(tool.input_schema))
+    out: dict[str, Any] = {}
+    for name, value in step.arguments.items():
+        schema = resolve(props.get(name, {}), tool.input_schema)
+        if name in fed or is_id_like(name, schema) or value in (None, "", [], {}):
+            continue
+        if name.lower() in ("limit", "offset", "cursor", "page", "page_size", "page_token", "per_page"):
+            continue
+        if name not in req and "enum" in schema and schema.get("default") == value:
+            continue
+        if isinstance(value, dict) and all(is_address_part(k) for k in value):
+            out.update({f"{name}.{k}": v for k, v in value.items() if v not in (None, "")})
+            continue
+        out[name] = value
+    for f in plan.feeds[j]:  # a composite argument fed one member (`items[0].product_id`): its other leaves are said
+        value = step.arguments.get(f.param)
+        for path, leaf_value in _leaves(value, f.param):
+            if not is_id_like(path.rsplit(".", 1)[-1]) and leaf_value not in (None, "", [], {}):
+                out[path] = leaf_value
+    return out
+
+
+def _leaves(value: Any, path: str) -> list[tuple[str, Any]]:
+    if isinstance(value, dict):
+        return [x for k, v in value.items() for x in _leaves(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [x for i, v in enumerate(value) for x in _leaves(v, f"{path}[{i}]")]
+    return [] if path.count(".") == 0 and "[" not in path else [(path, value)]
+
+
+def _reference(plan: GroundedPlan, j: int, f: FedValue, ops: dict[int, Operation], states: dict[str, Any],
+               refs_by_id: dict[tuple[str, str], int], task: Task) -> int:
+    server = plan.steps[j].server
+    key = (server, repr(f.value))
+    if key in refs_by_id:
+        ref = task.references[refs_by_id[key]]
+        ref.steps.append(j)
+        return refs_by_id[key]
+    entity = say.entity_words(f.param, ops[f.src])
+    state = states.get(server)
+    found: Located | None = locate(state, f.value) if state is not None else None
+    if found is not None:
+        match = describe(found.record, found.siblings)
+        if match is None:
+            raise TaskUnfit(f"no name or date singles out the {entity} {f.value!r} among {len(found.siblings)}")
+        ref = Reference(entity=entity, said="", server=server, collection=found.collection, record_id=f.value,
+                        match=match, candidates=count_fits(found.siblings, match), steps=[j], param=f.param)
+        ref.said = say.reference(ref, found.record)
+    elif state is not None:
+        raise TaskUnfit(f"the {entity} {f.value!r} is not in the initial State (made by this request?)")
+    else:  # no State to resolve against (a third-party server): the record's own name, from the output
+        named = name_of(f.record or {}) if f.record else None
+        if named is None:
+            raise TaskUnfit(f"the {entity} found by {plan.steps[f.src].tool} has no name a person could say")
+        ref = Reference(entity=entity, said="", server=server, collection="", record_id=f.value,
+                        match={named[0]: named[1]}, candidates=1, steps=[j], param=f.param)
+        ref.said = say.reference(ref, f.record or {})
+    task.references.append(ref)
+    refs_by_id[key] = len(task.references) - 1
+    return refs_by_id[key]
+
+
+def _told(output: Any, op: Operation) -> list[Fact]:
+    """What a lookup must tell the user: a record's most informative fields, or a list's size and names."""
+    items = _list_in(output)
+    if items is not None:
+        names = [n[1] for it in items if isinstance(it, dict) and (n := name_of(it))]
+        facts = [Fact(slot=f"how many {say.plural_noun(op)}", value=len(items), said=str(len(items)),
+                      param="len")]
+        facts += [Fact(slot="name", value=n, said=n, param="name") for n in names[:LIST_NAMES]]
+        return facts
+    record = output if isinstance(output, dict) else None
+    if record is None:
+        return []
+    flat = {k: v for k, v in record.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
+    ranked = [k for k in INFORMATIVE if k in flat and not is_id_like(k) and flat[k] not in ("", None)]
+    if not ranked:
+        ranked = [k for k, v in flat.items() if not is_id_like(k) and isinstance(v, (int, float))][:1]
+    out = []
+    for k in ranked[:MAX_TOLD]:
+        label = slot(k) or k.replace("_", " ")
+        out.append(Fact(slot=label, value=flat[k], said=say.value_said(k, flat[k], label), param=k))
+    return out
+
+
+def _list_in(output: Any) -> list[Any] | None:
+    if isinstance(output, list):
+        return output
+    if isinstance(output, dict):
+        lists = [v for v in output.values() if isinstance(v, list)]
+        if len(lists) == 1:
+            return lists[0]
+    return None
+
+
+def _user(task: Task, states: dict[str, Any], persona: Persona) -> str:
+    """The person who asks: the owner of the first referenced record when the State names one, else the persona."""
+    for ref in task.references:
+        state = states.get(ref.server)
+        found = locate(state, ref.record_id) if state is not None else None
+        if found is None:
+            continue
+        for key in OWNER_KEYS:
+            owner = locate(state, found.record.get(key)) if found.record.get(key) else None
+            named = name_of(owner.record) if owner else None
+            if named:
+                return f"{named[1]}, who owns the {ref.entity}"
+    return f"{persona.name}, {persona.role}"
+
+
+def when_of(record: dict[str, Any]) -> str | None:
+    day = date_of(record)
+    return day[1] if day else None
+
+
+__all__ = ["StepTask", "TaskUnfit", "Told", "build_task", "entity_of_param", "salient", "when_of"]
