@@ -28,6 +28,7 @@ from synthesizer.discovery.sources import ConnectedServer
 from synthesizer.discovery.tools import ToolInfo
 from synthesizer.errors import SynthError
 from synthesizer.plan.grounded import GroundedPlan
+from synthesizer.plan.distractors import confusable_distractors
 from synthesizer.plan.grounding import ground
 from synthesizer.plan.schedule import Planned, Schedule, sample_skeleton, unfit
 from synthesizer.plan.topology import Sampler, Skeleton, ToolCatalog, classify
@@ -46,7 +47,8 @@ from synthesizer.task.check import task_problems
 
 MAX_ATTEMPTS = 12
 REFINE_ROUNDS = 3
-STRICT_ATTEMPTS = 6  # attempts that keep the planned shape and mode before falling back
+STRICT_ATTEMPTS = 6
+DISTRACTORS = 6  # confusable tools of another server shown beside the plan's  # attempts that keep the planned shape and mode before falling back
 
 
 @dataclass
@@ -204,7 +206,8 @@ async def attempt_sample(ctx: RunContext, index: int, planned: Planned, anchor: 
     task = ""
     plan_servers = [anchor_server]
     if kind == "irrelevance":
-        text = " ".join(f"{n} {ctx.tools[n].description}" for n in ctx.server_tools(anchor_server))
+        text = " ".join(f"{n} {ctx.tools[n].description}" for n in ctx.server_tools(anchor_server)
+                        if n not in ctx.catalog.control)
         task = irrelevant_task(text, rng) or ""
         if not task:
             kind = "normal"
@@ -232,8 +235,10 @@ async def attempt_sample(ctx: RunContext, index: int, planned: Planned, anchor: 
     if kind == "distractors":
         others = sorted(s for s in ctx.servers if s not in plan_servers and s not in ctx.dead)
         if others:
-            extra = rng.choice(others)
-            distractors = ctx.server_tools(extra)
+            assert plan is not None
+            distractors = confusable_distractors(list(plan.skeleton.nodes),
+                                                 {s: ctx.servers[s].info.tools for s in others},
+                                                 rng, DISTRACTORS, known=ctx.tools)
             shown += distractors
         else:
             kind = "normal"
@@ -254,11 +259,12 @@ async def attempt_sample(ctx: RunContext, index: int, planned: Planned, anchor: 
                     return None
                 sample.mode = mode = "single_turn"
     sample.persona, _ = await ctx.roles.planner.plan(sample)
+    task_states: dict[str, Any] = {}
     if plan is not None:
         states = {s: await initial_state(ctx, s, scenarios.get(s)) for s in plan_servers}
+        task_states = {s: v for s, v in states.items() if v is not None}
         try:
-            sample.told = build_task(plan, ctx.tools, {s: v for s, v in states.items() if v is not None},
-                                     sample.persona, rng, sample.withheld)
+            sample.told = build_task(plan, ctx.tools, task_states, sample.persona, rng, sample.withheld)
         except TaskUnfit as exc:
             out.reject(f"task unfit: {str(exc).split(':')[0][:60]}")
             return None
@@ -281,7 +287,8 @@ async def attempt_sample(ctx: RunContext, index: int, planned: Planned, anchor: 
         if kind == "missing_info":  # the right move is to ask: nothing is required, a write is wrong
             for c in calls:
                 c.required = False
-        checks = await verify(sample, calls, expected, rollout, episodes, gold_episodes, distractors, ctx.control)
+        checks = await verify(sample, calls, expected, rollout, episodes, gold_episodes, distractors, ctx.control,
+                              task_states)
         results.append((rollout, checks, calls))
     passed = [x for x in results if x[1].verified]
     if not passed:
@@ -290,11 +297,18 @@ async def attempt_sample(ctx: RunContext, index: int, planned: Planned, anchor: 
                else "state differs" if c.state_match is False else "outputs differ" if c.outputs_match is False
                else "calls differ" if not c.calls.matched
                else "unhandled tool error" if c.unhandled_errors else "wrong behaviour" if not c.behaviour_ok
+               else "wrong record" if c.wrong_records else "ambiguous reference" if c.ambiguous
+               else "unexplained argument value" if c.unexplained else "answer leaves out a fact" if c.untold
                else "did not finish" if not c.finished else "extra or malformed calls")
         out.reject(f"rollout not verified: {why}")
         return None
     rollout, checks, calls = passed[0]
     verdict = await ctx.roles.judge.judge(sample, rollout.messages)
+    if verdict.verdict == "fail":  # the judge can veto: a sample it fails is not kept
+        checks.judge_veto = verdict.reason or "failed by the judge"
+        checks.verified = False
+        out.reject(f"judge veto: {verdict.reason[:60]}")
+        return None
     said_turns = [m.get("content") or "" for m in rollout.messages if m.get("role") == "user"]
     for c in calls:
         c.turn = next((t for t, seg in enumerate(sample.segments) if c.step in seg), 0)
@@ -310,6 +324,7 @@ async def attempt_sample(ctx: RunContext, index: int, planned: Planned, anchor: 
             withheld=knowledge, segments=said_turns),
         task=sample.told.task if sample.told is not None else None,
         query=first, messages=rollout.messages, tools=tools, distractors=distractors,
+        read_only_tools=[n for n in shown if ctx.tools[n].read_only],
         expected_state_hashes=plan.expected_hashes() if plan is not None and kind != "missing_info" else {},
         final_state_hashes=dict(rollout.state_hashes), checks=checks,
         pass_at_k=PassAtK(k=ctx.k, passed=len(passed), rollouts=[c for _, c, _ in results] if ctx.k > 1 else []),

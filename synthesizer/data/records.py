@@ -200,6 +200,7 @@ class Trajectory(BaseModel):
     messages: list[dict[str, Any]]  # OpenAI chat format, system message first
     tools: list[dict[str, Any]]  # OpenAI function tools shown to the assistant
     distractors: list[str] = Field(default_factory=list)  # shown tools of servers the plan leaves aside
+    read_only_tools: list[str] = Field(default_factory=list)  # shown tools annotated read-only (for the reward)
     expected_state_hashes: dict[str, str | None]
     final_state_hashes: dict[str, str | None]
     checks: Checks

@@ -7,14 +7,14 @@ import random
 
 from synthesizer.discovery.tools import ToolInfo
 from synthesizer.plan.grounded import GroundedPlan
-from synthesizer.query.compose import salient
+from synthesizer.task.build import salient
 from synthesizer.query.refine import stated_arguments
 
 
 def segment(plan: GroundedPlan, mode: str, rng: random.Random) -> list[list[int]]:
     """Steps per user turn: multi-turn splits the salient steps over 2-3 turns; a lookup goes with its first user."""
     n = len(plan.steps)
-    keys = salient(plan, list(range(n)))
+    keys = salient(plan)
     if mode != "multi_turn" or len(keys) < 2:
         return [list(range(n))]
     parts = min(len(keys), rng.choice([2, 3]))
@@ -31,7 +31,7 @@ def segment(plan: GroundedPlan, mode: str, rng: random.Random) -> list[list[int]
 def withhold(plan: GroundedPlan, tools: dict[str, ToolInfo], rng: random.Random) -> dict[int, tuple[str, ...]]:
     """One stated string value of a salient step (a write when there is one) the user leaves out at first."""
     options = []
-    for j in salient(plan, list(range(len(plan.steps)))):
+    for j in salient(plan):
         for name, value in stated_arguments(plan, j, tools).items():
             if isinstance(value, str) and len(value) >= 2:
                 options.append((0 if plan.steps[j].read_only else 1, j, name))

@@ -3,10 +3,14 @@
 State: the final State hash of each of the assistant's episodes against the gold scratch episode's (with a readable
 diff when a farm control plane can show both States). Calls: the plan's required calls made with the right arguments
 (free arguments ignored). Errors: a tool error the assistant did not recover from. Behaviour: what the sample kind
-asks for (say no tool fits; ask for the missing fact; never call a distractor). The judge is not part of it.
+asks for (say no tool fits; ask for the missing fact; never call a distractor). Task: writes act on the record
+the user's reference resolves to, no reference is ambiguous, no argument value comes from nowhere, the answer
+tells the task's communicate_info (`grounding_checks`). The judge's veto is applied by the pipeline.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from synthesizer.data.leaks import leaked_tools
 from synthesizer.data.messages import is_question
@@ -18,6 +22,7 @@ from synthesizer.query.refine import leaked_ids
 from synthesizer.query.roles.base import Sample
 from synthesizer.rollout.callmatch import match_calls
 from synthesizer.rollout.conversation import Rollout
+from synthesizer.rollout.grounding_checks import ambiguous_references, unexplained_values, untold_facts, wrong_records
 
 
 def user_leaks(sample: Sample, rollout: Rollout) -> list[str]:
@@ -101,7 +106,7 @@ def outputs_check(plan_calls: list[PlanCall], rollout: Rollout) -> bool | None:
 
 async def verify(sample: Sample, plan_calls: list[PlanCall], expected: dict[str, str | None], rollout: Rollout,
                  episodes: dict[str, str], gold_episodes: dict[str, str], distractors: list[str],
-                 control: ControlPlane | None) -> Checks:
+                 control: ControlPlane | None, states: dict[str, Any] | None = None) -> Checks:
     known = set(sample.shown)
     reads = {n for n, t in sample.tools.items() if t.read_only}
     calls = match_calls(plan_calls, rollout.made, known, reads) if plan_calls else CallCheck(
@@ -118,9 +123,19 @@ async def verify(sample: Sample, plan_calls: list[PlanCall], expected: dict[str,
     finished = rollout.finished and (rollout.stopped_by_user or sample.mode == "single_turn"
                                      or sample.kind == "missing_info")
     leaks = user_leaks(sample, rollout)
+    task = sample.told.task if sample.told is not None else None
+    states = states or {}
+    wrong = wrong_records(task, sample.plan, states, rollout.messages, sample.tools) \
+        if task is not None and sample.plan is not None else []
+    ambiguous = ambiguous_references(task, states) if task is not None else []
+    unexplained, _ = unexplained_values(rollout.messages)
+    untold = untold_facts(task, rollout.messages) if task is not None and sample.kind in ("normal", "distractors") \
+        else []
     verified = (not leaks and state_match is not False and outputs is not False and calls.matched
                 and not calls.extra and calls.malformed == 0
-                and not errors and ok and finished)
+                and not errors and ok and finished and not wrong and not ambiguous and not unexplained
+                and not untold)
     return Checks(state_match=state_match, state_diff=diff, outputs_match=outputs, calls=calls,
                   tool_errors=len(rollout.tool_errors), unhandled_errors=errors, behaviour_ok=ok, behaviour=why,
-                  finished=finished, user_leaks=leaks, verified=verified)
+                  finished=finished, user_leaks=leaks, wrong_records=wrong, ambiguous=ambiguous,
+                  unexplained=unexplained, untold=untold, verified=verified)

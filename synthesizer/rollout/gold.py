@@ -6,13 +6,13 @@ from __future__ import annotations
 from synthesizer.data.records import Feed, PlanCall
 from synthesizer.discovery.tools import ToolInfo
 from synthesizer.plan.grounded import GroundedPlan
-from synthesizer.query.compose import salient
+from synthesizer.task.build import salient
 from synthesizer.query.refine import mentioned
 
 
 def plan_calls(plan: GroundedPlan, tools: dict[str, ToolInfo], said: str) -> list[PlanCall]:
     """The gold calls: required ones are the salient steps; an argument no user message states is free."""
-    keys = set(salient(plan, list(range(len(plan.steps)))))
+    keys = set(salient(plan))
     out = []
     for j, s in enumerate(plan.steps):
         fed = {f.param for f in plan.feeds[j]}

@@ -5,7 +5,6 @@ what they state, what the assistant must find, and what it must tell them. A pla
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from typing import Any
 
 from synthesizer.data.records import Fact, Persona, Reference, Task
@@ -15,6 +14,7 @@ from synthesizer.plan.grounded import FedValue, GroundedPlan
 from synthesizer.plan.schema import entity_of_param, is_id_like, properties, required, resolve
 from synthesizer.task import say
 from synthesizer.task.lexicon import Operation, is_address_part, operation, slot
+from synthesizer.task.told import StepTask, Told
 from synthesizer.task.state import Located, count_fits, date_of, describe, locate, name_of
 
 OWNER_KEYS = ("customer_id", "owner_id", "user_id", "passenger_id", "guest_id", "member_id", "organizer_id",
@@ -24,6 +24,8 @@ INFORMATIVE = ("status", "state", "total", "total_cents", "amount", "price", "pr
                "location", "city", "email", "phone", "rating", "duration", "stock", "available", "capacity",
                "origin", "destination", "currency", "priority", "type", "kind", "category", "description")
 MAX_TOLD = 2
+PEOPLE = ("customer", "user", "contact", "member", "passenger", "guest", "person", "employee", "client", "attendee",
+          "traveler", "traveller", "owner", "author", "patient", "student")
 LIST_NAMES = 3
 
 
@@ -31,30 +33,21 @@ class TaskUnfit(SynthError):
     """The plan cannot be told as a person's task (the reason says why; it is counted as a rejection)."""
 
 
-@dataclass
-class StepTask:
-    """How one salient step is asked for: what it does, to which reference, with which stated facts."""
-
-    step: int
-    op: Operation
-    ref: int | None  # index into task.references of the record it acts on
-    made_from: int | None  # the earlier step that created the record it acts on ("the new playlist")
-    facts: list[int]  # indices into task.known_info (stated values) of this step
-    told: list[int]  # indices into task.communicate_info (what it must report)
-
-
-@dataclass
-class Told:
-    task: Task
-    steps: dict[int, StepTask]  # salient step -> how it is asked
-    salient: list[int]
-
-
 def salient(plan: GroundedPlan) -> list[int]:
-    """The steps a person asks for: writes, and reads whose result is not only a means to a later step."""
+    """The steps a person asks for: writes, and reads whose result is not only a means to a later step. A read of
+    what the same request writes is no one's goal (the write's result already says it): it is left out."""
     later = {f.src for j in range(len(plan.steps)) for f in plan.feeds[j]}
-    keep = [j for j, s in enumerate(plan.steps) if not s.read_only or j not in later]
+    writes = {j for j, s in enumerate(plan.steps) if not s.read_only}
+    keep = [j for j, s in enumerate(plan.steps)
+            if not s.read_only or (j not in later and not any(f.src in writes for f in plan.feeds[j]))]
     return keep or [len(plan.steps) - 1]
+
+
+def unwrap(output: Any) -> Any:
+    """`{"customer": {...}}` -> the customer: a single-key wrapper says nothing a person would report."""
+    while isinstance(output, dict) and len(output) == 1 and isinstance(next(iter(output.values())), dict):
+        output = next(iter(output.values()))
+    return output
 
 
 def build_task(plan: GroundedPlan, tools: dict[str, ToolInfo], states: dict[str, Any], persona: Persona,
@@ -78,7 +71,7 @@ def build_task(plan: GroundedPlan, tools: dict[str, ToolInfo], states: dict[str,
             if st.ref is None:
                 st.ref = ref
         if j in keys or _means_needs_words(plan, j, tools):
-            for name, value in _stated(plan, j, tools).items():
+            for name, value in _stated(plan, j, tools, means=j not in keys).items():
                 label = slot(say.leaf(name))
                 if label is None:
                     raise TaskUnfit(f"{plan.steps[j].name}.{name} has no words a person would use")
@@ -105,12 +98,13 @@ def build_task(plan: GroundedPlan, tools: dict[str, ToolInfo], states: dict[str,
 def _means_needs_words(plan: GroundedPlan, j: int, tools: dict[str, ToolInfo]) -> bool:
     """A lookup that only finds a record for a later step is told only when it needs values the user has
     (a flight search's route and date), not when a reference's name is enough to find it."""
-    return plan.steps[j].read_only and bool(_stated(plan, j, tools))
+    return plan.steps[j].read_only and bool(_stated(plan, j, tools, means=True))
 
 
-def _stated(plan: GroundedPlan, j: int, tools: dict[str, ToolInfo]) -> dict[str, Any]:
+def _stated(plan: GroundedPlan, j: int, tools: dict[str, ToolInfo], means: bool = False) -> dict[str, Any]:
     """The values of step j the user must state: every argument not fed from an earlier output and not an id or
-    paging control, address parts included."""
+    paging control, address parts included. A lookup that is only a means needs its required values alone (its
+    optional filters narrow a list the assistant can read through)."""
     step = plan.steps[j]
     tool = tools[step.name]
     fed = {f.param for f in plan.feeds[j]}
@@ -119,7 +113,7 @@ def _stated(plan: GroundedPlan, j: int, tools: dict[str, ToolInfo]) -> dict[str,
     out: dict[str, Any] = {}
     for name, value in step.arguments.items():
         schema = resolve(props.get(name, {}), tool.input_schema)
-        if name in fed or is_id_like(name, schema) or value in (None, "", [], {}):
+        if name in fed or is_id_like(name, schema) or value in (None, "", [], {}) or (means and name not in req):
             continue
         if name.lower() in ("limit", "offset", "cursor", "page", "page_size", "page_token", "per_page"):
             continue
@@ -179,6 +173,7 @@ def _reference(plan: GroundedPlan, j: int, f: FedValue, ops: dict[int, Operation
 
 def _told(output: Any, op: Operation) -> list[Fact]:
     """What a lookup must tell the user: a record's most informative fields, or a list's size and names."""
+    output = unwrap(output)
     items = _list_in(output)
     if items is not None:
         names = [n[1] for it in items if isinstance(it, dict) and (n := name_of(it))]
@@ -195,15 +190,16 @@ def _told(output: Any, op: Operation) -> list[Fact]:
         ranked = [k for k, v in flat.items() if not is_id_like(k) and isinstance(v, (int, float))][:1]
     out = []
     for k in ranked[:MAX_TOLD]:
-        label = slot(k) or k.replace("_", " ")
+        label = slot(k.removesuffix("_cents")) or k.removesuffix("_cents").replace("_", " ")
         out.append(Fact(slot=label, value=flat[k], said=say.value_said(k, flat[k], label), param=k))
     return out
 
 
 def _list_in(output: Any) -> list[Any] | None:
+    """The list a lookup returned (`{"events": [...], "next_cursor": null}`); a record with an id is no list."""
     if isinstance(output, list):
         return output
-    if isinstance(output, dict):
+    if isinstance(output, dict) and "id" not in output:
         lists = [v for v in output.values() if isinstance(v, list)]
         if len(lists) == 1:
             return lists[0]
@@ -211,12 +207,16 @@ def _list_in(output: Any) -> list[Any] | None:
 
 
 def _user(task: Task, states: dict[str, Any], persona: Persona) -> str:
-    """The person who asks: the owner of the first referenced record when the State names one, else the persona."""
+    """The person who asks: the person a referenced record is (a customer asking about themselves) or its owner
+    when the State names one, else the persona."""
     for ref in task.references:
         state = states.get(ref.server)
         found = locate(state, ref.record_id) if state is not None else None
         if found is None:
             continue
+        named = name_of(found.record)
+        if named and any("email" in k for k in found.record) and ref.entity in PEOPLE:
+            return f"{named[1]}, a {ref.entity}"
         for key in OWNER_KEYS:
             owner = locate(state, found.record.get(key)) if found.record.get(key) else None
             named = name_of(owner.record) if owner else None

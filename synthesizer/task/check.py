@@ -3,7 +3,7 @@ nothing held back is given away. The refiner rewrites a draft until these (and t
 
 from __future__ import annotations
 
-from synthesizer.task.build import Told
+from synthesizer.task.told import Told
 
 
 def task_problems(text: str, told: Told, steps: list[int], first: bool) -> list[str]:

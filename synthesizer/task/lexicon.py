@@ -56,7 +56,7 @@ SAY: dict[str, tuple[str, str]] = {
     "import": ("import", "imported"), "issue": ("issue", "issued"), "generate": ("generate", "generated"),
     "duplicate": ("duplicate", "duplicated"), "drop": ("drop", "dropped"), "void": ("void", "voided"),
     "resize": ("resize", "resized"), "adjust": ("adjust", "adjusted"), "destroy": ("delete", "deleted"),
-    "unstar": ("unstar", "unstarred"),
+    "unstar": ("unstar", "unstarred"), "respond": ("respond to", "responded to"),
 }
 SELF = {"me", "my", "self", "current", "myself", "own", "mine", "whoami", "account", "profile"}
 QUALIFIERS = {"by", "for", "of", "with", "from", "in", "per"}
@@ -71,12 +71,17 @@ class Operation:
     verb: str  # the tool's own verb token ("" when it has none)
     noun: str  # the resource, singular, in words ("playlist track"); "" when nothing sensible is left
     self_scoped: bool = False  # `get_me`, `get_current_user`: about the user's own account
+    target: str = ""  # `add_to_cart` -> "cart": the thing acted on is put into (or taken from) a target
+    target_prep: str = ""  # "to" or "from"
 
     @property
     def say(self) -> tuple[str, str]:
         """(request verb, past tense) for writes; lookups are phrased by `task.speak`."""
         if self.verb in SAY:
             return SAY[self.verb]
+        if self.kind == "action" and self.verb:
+            past = self.verb + ("d" if self.verb.endswith("e") else "ed")
+            return (self.verb + (" to" if self.verb in ("respond", "reply", "subscribe") else ""), past)
         base = {"create": ("create", "created"), "update": ("update", "updated"), "delete": ("delete", "deleted")}
         return base.get(self.kind, ("take care of", "took care of"))
 
@@ -95,8 +100,15 @@ def operation(tool_name: str, read_only: bool, destructive: bool = False) -> Ope
         pass
     elif rest and rest[-1] in SAY:  # `playlist_follow`, `order_cancel`
         verb, rest = rest[-1], parts[:-1]
+    elif not read_only and rest and re.fullmatch(r"[a-z]{4,}", verb) and verb not in NOISE:  # `respond_to_x`
+        pass
     else:
         verb, rest = "", parts
+    target = prep = ""
+    if rest and rest[0] in ("to", "into", "from") and len(rest) > 1 and not read_only:
+        prep = "from" if rest[0] == "from" else "to"
+        target, rest = " ".join([*rest[1:-1], singular(rest[-1])]), []
+    rest = rest[1:] if rest and rest[0] in ("to", "for", "on") else rest
     if read_only:
         kind: Kind = "list" if verb in LIST else "search" if verb in SEARCH else "get"
         if not verb or verb in GET:
@@ -115,7 +127,8 @@ def operation(tool_name: str, read_only: bool, destructive: bool = False) -> Ope
     kept = [w for w in kept if w not in SELF]
     if kept:
         kept[-1] = singular(kept[-1])
-    return Operation(kind=kind, verb=verb, noun=" ".join(kept), self_scoped=self_scoped)
+    return Operation(kind=kind, verb=verb, noun=" ".join(kept), self_scoped=self_scoped, target=target,
+                     target_prep=prep)
 
 
 def plural(noun: str) -> str:

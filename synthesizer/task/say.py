@@ -9,21 +9,20 @@ from __future__ import annotations
 import random
 import re
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from common import naming
 from synthesizer.data.records import Fact, Reference
 from synthesizer.plan.schema import entity_of_param
+from synthesizer.plan.grounded import GroundedPlan
 from synthesizer.task.lexicon import Operation, article, plural
-
-if TYPE_CHECKING:
-    from synthesizer.task.build import StepTask, Told
-    from synthesizer.plan.grounded import GroundedPlan
+from synthesizer.task.told import StepTask, Told
 
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December"]
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 STAMP = re.compile(r"^(\d{4})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d)(?::\d\d(?:\.\d+)?)?(Z|[+-]\d\d:?\d\d)?)?$")
+NAME_FIELDS = ("title", "name", "full_name", "display_name", "label", "subject", "summary", "headline")
 QUOTED = ("name", "title", "summary", "subject", "headline", "label", "display_name", "full_name", "note", "notes",
           "body", "text", "content", "message", "comment", "description", "reason", "q", "query", "keyword",
           "keywords", "search", "term")
@@ -41,7 +40,7 @@ def human_date(value: str, weekday: bool = True) -> str | None:
     text = f"{MONTHS[d.month - 1]} {d.day}"
     if weekday:
         text = f"{WEEKDAYS[d.weekday()]}, {text}"
-    if m.group(4):
+    if m.group(4) and (m.group(4), m.group(5)) != ("00", "00"):
         text += f" at {m.group(4)}:{m.group(5)}"
     return text
 
@@ -50,6 +49,8 @@ def value_said(param: str, value: Any, label: str) -> str:
     """The surface of a value: dates spelled out, names and texts in quotes, numbers and codes as they are."""
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, int) and naming.snake(param).endswith("_cents"):
+        return f"{value / 100:.2f}"
     if isinstance(value, str):
         human = human_date(value)
         if human:
@@ -59,7 +60,12 @@ def value_said(param: str, value: Any, label: str) -> str:
     if isinstance(value, list):
         return join_and([value_said(param, v, label) for v in value]) if value else ""
     if isinstance(value, dict):
-        return ", ".join(value_said(k, v, k) for k, v in value.items() if v not in (None, ""))
+        named = next((k for k in NAME_FIELDS if isinstance(value.get(k), str)), None)
+        rest = [value_said(k, v, k).strip('"') for k, v in value.items() if k != named and v not in (None, "")
+                and not isinstance(v, (dict, list))]
+        if named:
+            return value[named] + (f" ({', '.join(rest)})" if rest else "")
+        return ", ".join(rest)
     return str(value)
 
 
@@ -86,18 +92,22 @@ def plural_noun(op: Operation) -> str:
 # --- references ------------------------------------------------------------------------------------------------------
 
 
+QUALIFY = {"status": "the {v} one", "origin": "from {v}", "destination": "to {v}", "city": "in {v}",
+           "kind": "the {v} one", "type": "the {v} one"}
+
+
 def reference(ref: Reference, record: dict[str, Any]) -> str:
     """How the owner names a record: `the "Team sync" meeting on Tuesday, March 3`, `my order from March 2`."""
-    name = next((v for k, v in ref.match.items() if not STAMP.match(str(v))), None)
+    name = next((v for k, v in ref.match.items() if k in NAME_FIELDS or k.endswith("_name")), None)
     day = next((v for v in ref.match.values() if isinstance(v, str) and STAMP.match(v)), None)
     when = human_date(day) if day else None
-    others = [v for k, v in ref.match.items() if v not in (name, day)]
+    others = [QUALIFY.get(k, "with {v}").format(v=v) for k, v in ref.match.items() if v not in (name, day)]
+    extra = f" ({join_and(others)})" if others else ""
     if name and when:
-        return f'the {ref.entity} "{name}" on {when}'
+        return f'the {ref.entity} "{name}" on {when}{extra}'
     if name:
-        return f'the {ref.entity} "{name}"'
-    extra = f" ({join_and([str(o) for o in others])})" if others else ""
-    return f"my {ref.entity} from {when}{extra}" if when else f"my {ref.entity}"
+        return f'the {ref.entity} "{name}"{extra}'
+    return f"my {ref.entity} from {when}{extra}" if when else f"my {ref.entity}{extra}"
 
 
 # --- facts as parts of a sentence ------------------------------------------------------------------------------------
@@ -133,14 +143,19 @@ FRAMES = {"name": "called {v}", "title": "called {v}", "summary": "called {v}", 
 
 def leaf(param: str | None) -> str:
     """`shipping_address.line1` -> `line1`, `items[0].quantity` -> `quantity`."""
-    return naming.snake(re.split(r"[.\]]", param or "")[-1].strip("[0123456789"))
+    return naming.snake(re.sub(r"\[\d+\]", "", (param or "").rsplit(".", 1)[-1]))
 
 
 def frame(fact: Fact) -> str:
     """One stated fact as a phrase of the request: `called "Road trip"`, `on Tuesday, March 3`, `to Lisbon`."""
     low = leaf(fact.param)
-    if low in DATE_FRAMES and STAMP.match(str(fact.value)):
-        return DATE_FRAMES[low].format(v=fact.said)
+    if STAMP.match(str(fact.value)):
+        if low in DATE_FRAMES:
+            return DATE_FRAMES[low].format(v=fact.said)
+        if low.endswith(("_after", "_since", "_from")) or low in ("after", "since"):
+            return f"after {fact.said}"
+        if low.endswith(("_before", "_until", "_to")) or low in ("before", "until"):
+            return f"before {fact.said}"
     if low in FRAMES:
         return FRAMES[low].format(v=fact.said)
     if STAMP.match(str(fact.value)):
@@ -184,16 +199,29 @@ def clause(st: StepTask, told: Told, plan: GroundedPlan, speaker_refs: dict[int,
     facts = [task.known_info[i] for i in st.facts]
     args = frames(facts)
     noun = op.noun or "one"
-    if op.kind == "get":
+    listing = any(task.communicate_info[i].param == "len" for i in st.told)
+    if op.kind == "get" and not listing:
         asked = [task.communicate_info[i].slot for i in st.told]
         what = join_and(asked) or "details"
         target = ref or ("my account" if op.self_scoped else f"the {noun}")
         return f"tell me the {what} of {target}" + (f" {args}" if args else "")
-    if op.kind in ("list", "search"):
-        scope = f" of {ref}" if ref else ""
-        mine = "my " if op.self_scoped or not args else ""
-        return f"tell me which {mine}{plural_noun(op)}{scope} there are" + (f" {args}" if args else "")
+    if op.kind in ("list", "search", "get"):
+        nouns = plural_noun(op)
+        if op.kind == "search":
+            return f"find {nouns}" + (f" {args}" if args else "") + (f" for {ref}" if ref else "")
+        if ref:
+            return f"tell me which {nouns} {ref} has" + (f" {args}" if args else "")
+        mine = op.self_scoped or (op.noun.split()[-1] if op.noun else "") in PERSONAL
+        return f"tell me which {nouns} I have" + (f" {args}" if args else "") if mine and not args else \
+            f"tell me which {nouns} there are" + (f" {args}" if args else "")
     verb = op.say[0]
+    if op.target:  # `add_to_cart`: the thing goes to (or comes from) a target record
+        refs = [speaker_refs.get(i, r.said) for i, r in enumerate(task.references) if st.step in r.steps]
+        target_ref = next((x for x, r in zip(refs, [r for r in task.references if st.step in r.steps], strict=True)
+                           if r.entity == op.target), None)
+        item = next((x for x in refs if x != target_ref), None) or (ref if ref != target_ref else None) or "it"
+        where = target_ref or f"my {op.target}"
+        return f"{verb} {item} {op.target_prep} {where}" + (f" {args}" if args else "")
     if op.kind == "create":
         where = f" for {ref}" if ref else ""
         return f"{verb} {article(noun)}{where}" + (f" {args}" if args else "")
@@ -201,7 +229,10 @@ def clause(st: StepTask, told: Told, plan: GroundedPlan, speaker_refs: dict[int,
     return f"{verb} {target}" + (f" {args}" if args else "")
 
 
-OPENERS = ["", "Hi! ", "Hello, ", "Hi there. ", "Good morning! ", "Hey, ", "Quick one: ", "Sorry to bother you, ",
+PERSONAL = {"calendar", "event", "order", "booking", "cart", "playlist", "note", "task", "file", "message", "contact",
+            "address", "reservation", "subscription", "folder", "document", "list", "reminder", "album", "account",
+            "card", "invoice", "payment", "project", "draft", "label", "post"}
+OPENERS = ["", "Hi! ", "Hello. ", "Hi there. ", "Good morning! ", "Hey. ", "Quick one. ", "Sorry to bother you. ",
            "Hi, hoping you can help. ", "Morning! "]
 INTROS = ["It's {first} here. ", "This is {first}. ", "{first} here. "]
 ASKS = ["Could you {x}?", "Can you {x}?", "Please {x}.", "I'd like you to {x}.", "Would you {x}?",
@@ -235,7 +266,8 @@ def request(told: Told, plan: GroundedPlan, steps: list[int], rng: random.Random
         lead = rng.choice(OPENERS) + (rng.choice(INTROS).format(first=name) if name and rng.random() < 0.3 else "")
         reason = task.reason
         if reason and rng.random() < 0.5:
-            text = f"{lead}{reason[:1].upper()}{reason[1:]}, so {text[:1].lower()}{text[1:]}"
+            text = f"{lead}{context}{cap(reason)}, so {lower_first(text)}"
+            context = ""
         else:
             text = f"{lead}{context}{text}" + (f" {reason[:1].upper()}{reason[1:]}." if reason else "")
             context = ""
@@ -252,8 +284,11 @@ def _means_context(told: Told, plan: GroundedPlan, steps: list[int]) -> str:
             continue
         st = told.steps[j]
         facts = [told.task.known_info[i] for i in st.facts]
-        if facts:
-            out.append(f"I'm looking at {plural_noun(st.op)} {frames(facts)}. ")
+        personal = [f for f in facts if f.slot in ("email address", "phone number", "name", "username")]
+        out += [f"My {f.slot} is {f.said}. " for f in personal]
+        rest = [f for f in facts if f not in personal]
+        if rest:
+            out.append(f"This is about {plural_noun(st.op)} {frames(rest)}. ")
     return "".join(out)
 
 
@@ -297,9 +332,23 @@ def reason(told: Told, rng: random.Random) -> str:
 # --- answers (the offline assistant's words) -------------------------------------------------------------------------
 
 
+def yours(text: str | None) -> str | None:
+    """The user's `my order from March 2` is the assistant's `your order from March 2`."""
+    return re.sub(r"\bmy\b", "your", text) if text else text
+
+
+def done_clause(op: Operation, asked: str) -> str:
+    """The past tense of the user's own words for a write: `cancel my order from March 2` ->
+    `I've cancelled your order from March 2`."""
+    verb, past = op.say
+    rest = asked[len(verb):] if asked.startswith(verb) else " " + asked
+    return yours(f"I've {past}{rest}") or ""
+
+
 def done(op: Operation, ref: str | None, details: str) -> str:
     """Past tense of a write: `I've cancelled the booking "X"`."""
     past = op.say[1]
+    ref = yours(ref)
     if op.kind == "create":
         return f"I've {past} {article(op.noun or 'new one')}" + (f" for {ref}" if ref else "") + (
             f" {details}" if details else "")
@@ -308,8 +357,15 @@ def done(op: Operation, ref: str | None, details: str) -> str:
 
 def clarify(fact: Fact, rng: random.Random) -> str:
     """A question for a held-back fact, in words: `Which street is it?`."""
+    if STAMP.match(str(fact.value)):
+        return rng.choice([f"When should the {fact.slot} be?", f"What {fact.slot} date and time would you like?",
+                           f"Sure. For the {fact.slot}, which day and time?"])
     return rng.choice([f"Which {fact.slot} should I use?", f"What's the {fact.slot}?",
                        f"Could you tell me the {fact.slot}?", f"Happy to. What {fact.slot} would you like?"])
+
+
+def lower_first(text: str) -> str:
+    return text if text.startswith(("I ", "I'")) else text[:1].lower() + text[1:]
 
 
 def cap(text: str) -> str:

@@ -16,7 +16,8 @@ from typing import Any
 from synthesizer.data.records import Fact, Reference
 from synthesizer.query.roles.base import AssistantTurn, RawCall, Sample
 from synthesizer.task import say
-from synthesizer.task.build import Told
+from synthesizer.task.build import unwrap
+from synthesizer.task.told import Told
 from synthesizer.task.state import fits, name_of
 
 SEARCHY = ("q", "query", "search", "keyword", "keywords", "term", "name", "title", "text_query")
@@ -106,7 +107,7 @@ class HonestAssistant:
             if self.segment >= len(s.segments):
                 return AssistantTurn(content=s.rng.choice(["You're welcome!", "Glad I could help.",
                                                            "Anytime. Have a good day!"]))
-            wanted = set(s.segments[self.segment])
+            wanted = set(s.segments[self.segment]) & self._needed()
             self.pending = [lv for level in s.plan.skeleton.levels() if (lv := [j for j in level if j in wanted])]
         if self.pending:
             level = self.pending.pop(0)
@@ -123,6 +124,19 @@ class HonestAssistant:
                                                                                           ensure_ascii=False)))
             return AssistantTurn(tool_calls=calls)
         return AssistantTurn(content=self._answer(messages))
+
+    def _needed(self) -> set[int]:
+        """The steps worth calling: the salient ones and the lookups they depend on (transitively)."""
+        assert self.told is not None and self.s.plan is not None
+        need = set(self.told.salient)
+        frontier = list(need)
+        while frontier:
+            j = frontier.pop()
+            for f in self.s.plan.feeds[j]:
+                if f.src not in need:
+                    need.add(f.src)
+                    frontier.append(f.src)
+        return need
 
     # --- what it was told and what it found ---------------------------------------------------------------------
 
@@ -237,15 +251,15 @@ class HonestAssistant:
             if st.op.kind in ("get", "list", "search"):
                 parts.append(self._report(j, ref, out))
             else:
-                facts = [told.task.known_info[i] for i in st.facts if told.task.known_info[i].said]
-                details = say.frames([f for f in facts if f.step == j])
-                parts.append(say.done(st.op, ref, details))
+                said = {i: r.said for i, r in refs.items()}
+                parts.append(say.done_clause(st.op, say.clause(st, told, self.s.plan, said)))
         text = ". ".join(say.cap(p) for p in parts if p) + "."
         return self.s.rng.choice(["", "", "All set. ", "Done! ", "Sure thing. "]) + text
 
     def _report(self, j: int, ref: str | None, out: Any) -> str:
         assert self.told is not None
         st = self.told.steps[j]
+        out = unwrap(out)
         items = _list_of(out)
         if items is not None:
             if not items:
@@ -263,7 +277,7 @@ class HonestAssistant:
             value = out.get(f.param or "")
             if value is not None:
                 bits.append(f"the {f.slot} is {say.value_said(f.param or '', value, f.slot)}")
-        target = ref or (f"your {st.op.noun}" if st.op.noun else "your account")
+        target = say.yours(ref) or (f"your {st.op.noun}" if st.op.noun else "your account")
         if not bits:
             return f"I pulled up {target}, but it has no details to report"
         return f"for {target}, " + say.join_and(bits)
@@ -283,7 +297,7 @@ def _leaf_paths(value: Any, path: str) -> list[tuple[str, Any]]:
 def _list_of(out: Any) -> list[Any] | None:
     if isinstance(out, list):
         return out
-    if isinstance(out, dict):
+    if isinstance(out, dict) and "id" not in out:
         lists = [v for v in out.values() if isinstance(v, list)]
         if len(lists) == 1:
             return lists[0]

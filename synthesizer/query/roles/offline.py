@@ -38,7 +38,6 @@ IRRELEVANT = [
                                                                              "savings", "payment"}),
     ("Could you call a taxi to pick me up at the train station?", {"taxi", "ride", "car", "pickup"}),
 ]
-REFUSAL = "I'm sorry, but I can't help with that: none of the tools I have access to can {what}."
 
 
 def pick_persona(sample: Sample) -> Persona:
@@ -140,19 +139,30 @@ def _reaction(sample: Sample, reply: str) -> str:
     return sample.rng.choice(ACKS)
 
 
+DECLINES = re.compile(r"\b(can't|cannot|can not|unable|outside what|none of (the|my) tools|not able)\b", re.IGNORECASE)
+
+
 class OfflineJudge:
-    """A rubric, not a model: the answer exists and fits the sample kind. Recorded beside the checks."""
+    """A rubric, not a model: the request makes sense for the kind, the answer fits it and is informative (a lookup
+    reports something its tools returned). It can fail a sample the checks passed; the pipeline then drops it."""
 
     async def judge(self, sample: Sample, messages: list[dict[str, Any]]) -> Verdict:
-        last = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "assistant"), "")
+        last = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "assistant"
+                     and not m.get("tool_calls")), "")
         if sample.kind == "irrelevance":
-            ok, why = ("can't" in last or "cannot" in last), "declines a request no tool can serve"
+            ok, why = bool(DECLINES.search(last)), "declines a request no tool can serve"
         elif sample.kind == "missing_info":
             ok, why = is_question(last), "asks for the missing information"
         else:
             ok, why = bool(last) and not is_question(last), "ends with an answer"
+            told = sample.told
+            if ok and told is not None and told.task.lookup_only:
+                results = " ".join(m.get("content") or "" for m in messages if m.get("role") == "tool")
+                answers = " ".join(m.get("content") or "" for m in messages if m.get("role") == "assistant")
+                found = [w for w in re.findall(r"[\w@.'-]{3,}", answers) if w in results]
+                ok, why = bool(found), "reports what the lookup found"
         return Verdict(model="offline-rubric", verdict="pass" if ok else "fail",
-                       reason=why if ok else f"does not {why}")
+                       reason=why if ok else f"fails the rubric: {why}")
 
 
 def offline_roles() -> Roles:
