@@ -27,8 +27,8 @@ from synthesizer.discovery.controlplane import ControlPlane
 from synthesizer.discovery.sources import ConnectedServer
 from synthesizer.discovery.tools import ToolInfo
 from synthesizer.errors import SynthError
-from synthesizer.plan.grounded import GroundedPlan
 from synthesizer.plan.distractors import confusable_distractors
+from synthesizer.plan.grounded import GroundedPlan
 from synthesizer.plan.grounding import ground
 from synthesizer.plan.schedule import Planned, Schedule, sample_skeleton, unfit
 from synthesizer.plan.topology import Sampler, Skeleton, ToolCatalog, classify
@@ -47,8 +47,8 @@ from synthesizer.task.check import task_problems
 
 MAX_ATTEMPTS = 12
 REFINE_ROUNDS = 3
-STRICT_ATTEMPTS = 6
-DISTRACTORS = 6  # confusable tools of another server shown beside the plan's  # attempts that keep the planned shape and mode before falling back
+STRICT_ATTEMPTS = 6  # attempts that keep the planned shape and mode before falling back
+DISTRACTORS = 6  # confusable tools of another server shown beside the plan's
 
 
 @dataclass
@@ -258,17 +258,20 @@ async def attempt_sample(ctx: RunContext, index: int, planned: Planned, anchor: 
                     out.reject("nothing the user could leave out")
                     return None
                 sample.mode = mode = "single_turn"
-    sample.persona, _ = await ctx.roles.planner.plan(sample)
     task_states: dict[str, Any] = {}
     if plan is not None:
         states = {s: await initial_state(ctx, s, scenarios.get(s)) for s in plan_servers}
         task_states = {s: v for s, v in states.items() if v is not None}
         try:
-            sample.told = build_task(plan, ctx.tools, task_states, sample.persona, rng, sample.withheld)
+            sample.told = build_task(plan, ctx.tools, task_states, rng, sample.withheld)
         except TaskUnfit as exc:
-            out.reject(f"task unfit: {str(exc).split(':')[0][:60]}")
+            out.reject(f"task unfit: {exc.kind}")
             return None
     sample.persona, sample.goal = await ctx.roles.planner.plan(sample)
+    if sample.told is not None:
+        task = sample.told.task
+        task.user = task.user or f"{sample.persona.name}, {sample.persona.role}"
+        task.goal = sample.goal or task.goal
     first, refinement = await refine_first(ctx, sample, out)
     if first is None:
         return None

@@ -7,8 +7,8 @@ import random
 
 from synthesizer.discovery.tools import ToolInfo
 from synthesizer.plan.grounded import GroundedPlan
-from synthesizer.task.build import salient
 from synthesizer.query.refine import stated_arguments
+from synthesizer.task.build import salient
 
 
 def segment(plan: GroundedPlan, mode: str, rng: random.Random) -> list[list[int]]:

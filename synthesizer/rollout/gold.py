@@ -6,8 +6,8 @@ from __future__ import annotations
 from synthesizer.data.records import Feed, PlanCall
 from synthesizer.discovery.tools import ToolInfo
 from synthesizer.plan.grounded import GroundedPlan
-from synthesizer.task.build import salient
 from synthesizer.query.refine import mentioned
+from synthesizer.task.build import salient
 
 
 def plan_calls(plan: GroundedPlan, tools: dict[str, ToolInfo], said: str) -> list[PlanCall]:

@@ -7,15 +7,15 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from synthesizer.data.records import Fact, Persona, Reference, Task
+from synthesizer.data.records import Fact, Reference, Task
 from synthesizer.discovery.tools import ToolInfo
 from synthesizer.errors import SynthError
 from synthesizer.plan.grounded import FedValue, GroundedPlan
 from synthesizer.plan.schema import entity_of_param, is_id_like, properties, required, resolve
 from synthesizer.task import say
 from synthesizer.task.lexicon import Operation, is_address_part, operation, slot
-from synthesizer.task.told import StepTask, Told
 from synthesizer.task.state import Located, count_fits, date_of, describe, locate, name_of
+from synthesizer.task.told import StepTask, Told
 
 OWNER_KEYS = ("customer_id", "owner_id", "user_id", "passenger_id", "guest_id", "member_id", "organizer_id",
               "account_id", "contact_id", "author_id", "created_by")
@@ -30,7 +30,11 @@ LIST_NAMES = 3
 
 
 class TaskUnfit(SynthError):
-    """The plan cannot be told as a person's task (the reason says why; it is counted as a rejection)."""
+    """The plan cannot be told as a person's task (the message says why; `kind` is the rejection's class)."""
+
+    def __init__(self, message: str, kind: str):
+        super().__init__(message)
+        self.kind = kind
 
 
 def salient(plan: GroundedPlan) -> list[int]:
@@ -50,8 +54,10 @@ def unwrap(output: Any) -> Any:
     return output
 
 
-def build_task(plan: GroundedPlan, tools: dict[str, ToolInfo], states: dict[str, Any], persona: Persona,
-               rng: random.Random, withheld: dict[int, tuple[str, ...]] | None = None) -> Told:
+def build_task(plan: GroundedPlan, tools: dict[str, ToolInfo], states: dict[str, Any], rng: random.Random,
+               withheld: dict[int, tuple[str, ...]] | None = None) -> Told:
+    """The task of a grounded plan; `task.user` stays empty when the State names no person who asks (the
+    planner's persona then asks)."""
     withheld = withheld or {}
     keys = salient(plan)
     ops = {j: operation(s.tool, s.read_only, tools[s.name].destructive) for j, s in enumerate(plan.steps)}
@@ -74,7 +80,8 @@ def build_task(plan: GroundedPlan, tools: dict[str, ToolInfo], states: dict[str,
             for name, value in _stated(plan, j, tools, means=j not in keys).items():
                 label = slot(say.leaf(name))
                 if label is None:
-                    raise TaskUnfit(f"{plan.steps[j].name}.{name} has no words a person would use")
+                    raise TaskUnfit(f"{plan.steps[j].name}.{name} has no words a person would use",
+                                   "a stated value has no words")
                 fact = Fact(slot=label, value=value, said=say.value_said(say.leaf(name), value, label), step=j,
                             param=name)
                 if name in withheld.get(j, ()):
@@ -88,8 +95,8 @@ def build_task(plan: GroundedPlan, tools: dict[str, ToolInfo], states: dict[str,
                 st.told.append(len(task.communicate_info) - 1)
         step_tasks[j] = st
     task.lookup_only = all(plan.steps[j].read_only for j in keys)
-    task.user = _user(task, states, persona)
-    told = Told(task=task, steps=step_tasks, salient=keys)
+    task.user = _user(task, states)
+    told = Told(task=task, steps=step_tasks, salient=keys, excerpt=_excerpt(task, states))
     task.goal = say.goal(told, plan, rng)
     task.reason = say.reason(told, rng)
     return told
@@ -153,16 +160,19 @@ def _reference(plan: GroundedPlan, j: int, f: FedValue, ops: dict[int, Operation
     if found is not None:
         match = describe(found.record, found.siblings)
         if match is None:
-            raise TaskUnfit(f"no name or date singles out the {entity} {f.value!r} among {len(found.siblings)}")
+            raise TaskUnfit(f"no name or date singles out the {entity} {f.value!r} among {len(found.siblings)}",
+                            "no reference singles the record out")
         ref = Reference(entity=entity, said="", server=server, collection=found.collection, record_id=f.value,
                         match=match, candidates=count_fits(found.siblings, match), steps=[j], param=f.param)
         ref.said = say.reference(ref, found.record)
     elif state is not None:
-        raise TaskUnfit(f"the {entity} {f.value!r} is not in the initial State (made by this request?)")
+        raise TaskUnfit(f"the {entity} {f.value!r} is not in the initial State (made by this request?)",
+                        "the record exists only after a write")
     else:  # no State to resolve against (a third-party server): the record's own name, from the output
         named = name_of(f.record or {}) if f.record else None
         if named is None:
-            raise TaskUnfit(f"the {entity} found by {plan.steps[f.src].tool} has no name a person could say")
+            raise TaskUnfit(f"the {entity} found by {plan.steps[f.src].tool} has no name a person could say",
+                            "the record has no name")
         ref = Reference(entity=entity, said="", server=server, collection="", record_id=f.value,
                         match={named[0]: named[1]}, candidates=1, steps=[j], param=f.param)
         ref.said = say.reference(ref, f.record or {})
@@ -177,8 +187,8 @@ def _told(output: Any, op: Operation) -> list[Fact]:
     items = _list_in(output)
     if items is not None:
         names = [n[1] for it in items if isinstance(it, dict) and (n := name_of(it))]
-        facts = [Fact(slot=f"how many {say.plural_noun(op)}", value=len(items), said=str(len(items)),
-                      param="len")]
+        count = str(len(items)) if items else f"no {say.plural_noun(op)}"
+        facts = [Fact(slot=f"how many {say.plural_noun(op)}", value=len(items), said=count, param="len")]
         facts += [Fact(slot="name", value=n, said=n, param="name") for n in names[:LIST_NAMES]]
         return facts
     record = output if isinstance(output, dict) else None
@@ -206,7 +216,7 @@ def _list_in(output: Any) -> list[Any] | None:
     return None
 
 
-def _user(task: Task, states: dict[str, Any], persona: Persona) -> str:
+def _user(task: Task, states: dict[str, Any]) -> str:
     """The person who asks: the person a referenced record is (a customer asking about themselves) or its owner
     when the State names one, else the persona."""
     for ref in task.references:
@@ -222,7 +232,18 @@ def _user(task: Task, states: dict[str, Any], persona: Persona) -> str:
             named = name_of(owner.record) if owner else None
             if named:
                 return f"{named[1]}, who owns the {ref.entity}"
-    return f"{persona.name}, {persona.role}"
+    return ""
+
+
+def _excerpt(task: Task, states: dict[str, Any]) -> list[dict[str, Any]]:
+    """The referenced records as the initial State holds them (scalars only, for the model roles' prompts)."""
+    out = []
+    for ref in task.references:
+        found = locate(states.get(ref.server), ref.record_id) if ref.server in states else None
+        if found is not None:
+            out.append({"refers_to": ref.said, "record": {k: v for k, v in found.record.items()
+                                                          if not isinstance(v, (dict, list))}})
+    return out
 
 
 def when_of(record: dict[str, Any]) -> str | None:

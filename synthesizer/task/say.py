@@ -13,8 +13,8 @@ from typing import Any
 
 from common import naming
 from synthesizer.data.records import Fact, Reference
-from synthesizer.plan.schema import entity_of_param
 from synthesizer.plan.grounded import GroundedPlan
+from synthesizer.plan.schema import entity_of_param
 from synthesizer.task.lexicon import Operation, article, plural
 from synthesizer.task.told import StepTask, Told
 

@@ -3,7 +3,8 @@ offline roles."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from synthesizer.data.records import Task
 from synthesizer.task.lexicon import Operation
@@ -26,3 +27,4 @@ class Told:
     task: Task
     steps: dict[int, StepTask]  # salient step -> how it is asked
     salient: list[int]
+    excerpt: list[dict[str, Any]] = field(default_factory=list)  # the State records the task involves

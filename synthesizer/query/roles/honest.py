@@ -17,8 +17,8 @@ from synthesizer.data.records import Fact, Reference
 from synthesizer.query.roles.base import AssistantTurn, RawCall, Sample
 from synthesizer.task import say
 from synthesizer.task.build import unwrap
-from synthesizer.task.told import Told
 from synthesizer.task.state import fits, name_of
+from synthesizer.task.told import Told
 
 SEARCHY = ("q", "query", "search", "keyword", "keywords", "term", "name", "title", "text_query")
 REFUSE = ["I'm sorry, but none of the tools I have can help with that: {what}.",
@@ -246,7 +246,7 @@ class HonestAssistant:
         parts = []
         for j in steps:
             st = told.steps[j]
-            ref = refs.get(st.ref).said if st.ref is not None and st.ref in refs else None
+            ref = refs[st.ref].said if st.ref is not None and st.ref in refs else None
             out = self.outputs.get(j)
             if st.op.kind in ("get", "list", "search"):
                 parts.append(self._report(j, ref, out))
@@ -263,7 +263,7 @@ class HonestAssistant:
         items = _list_of(out)
         if items is not None:
             if not items:
-                return f"I didn't find any {say.plural_noun(st.op)}"
+                return f"I found no {say.plural_noun(st.op)}"
             names = [n for it in items if isinstance(it, dict) and (n := _name(it))]
             shown = say.join_and([f'"{n}"' for n in names[:3]])
             more = f", plus {len(items) - 3} more" if len(items) > 3 and names else ""

@@ -10,33 +10,43 @@ from typing import Any
 from common.errors import EnvfactoryError
 from common.llm import ChatModel, LLMReplyError
 from synthesizer.data.records import Persona, Verdict
-from synthesizer.query.compose import request_text, words
-from synthesizer.query.refine import stated_arguments
 from synthesizer.query.roles import prompts
 from synthesizer.query.roles.base import AssistantTurn, RawCall, Sample, UserReply
+from synthesizer.task import say
 
 
 class RoleFailed(EnvfactoryError):
     """A model's reply could not be used for this role."""
 
 
-def template_task(sample: Sample, turn: int = 0) -> str:
-    if sample.plan is None:
+def _dumps(x: Any) -> str:
+    return json.dumps(x, ensure_ascii=False)
+
+
+def task_of(sample: Sample) -> str:
+    """The task in words for the planner and the judge: who asks, the goal and its reason, what to tell."""
+    if sample.plan is None or sample.told is None:
         return sample.task
-    withheld = sample.withheld if turn == 0 else {}
-    rng = type(sample.rng)(f"template:{sample.index}:{turn}")
-    return request_text(sample.plan, sample.segments[turn], sample.tools, rng, withheld, opener=False)
+    t = sample.told.task
+    return _dumps({"who asks": t.user or "someone using these services", "goal": t.goal, "reason": t.reason,
+                   "refers to": [r.said for r in t.references], "states": [f.said for f in t.known_info],
+                   "wants to be told": [f.slot for f in t.communicate_info]})
 
 
-def stated_facts(sample: Sample, turn: int = 0) -> dict[str, Any]:
-    if sample.plan is None:
-        return {}
-    facts: dict[str, Any] = {}
-    for j in sample.segments[turn]:
-        for name, value in stated_arguments(sample.plan, j, sample.tools).items():
-            if name not in sample.withheld.get(j, ()) or turn > 0:
-                facts[words(name)] = value
-    return facts
+def turn_brief(sample: Sample, turn: int) -> dict[str, str]:
+    """What the writer needs for one turn: the asks in words, the references and facts (exact surfaces), what is
+    held back, the State records involved."""
+    told = sample.told
+    if sample.plan is None or told is None:
+        return {"asks": sample.task, "refs": "none", "facts": "none", "held": "nothing", "records": "none"}
+    steps = sample.segments[turn] if turn < len(sample.segments) else []
+    asks = [say.clause(told.steps[j], told, sample.plan, {i: r.said for i, r in enumerate(told.task.references)})
+            for j in told.salient if j in steps]
+    facts = [told.task.known_info[i].said for j in steps if j in told.steps for i in told.steps[j].facts]
+    refs = [r.said for r in told.task.references if any(j in steps for j in r.steps)]
+    held = [f.slot for f in told.task.held_back] if turn == 0 else []
+    return {"asks": _dumps(asks), "refs": _dumps(refs) if refs else "none", "facts": _dumps(facts) if facts
+            else "none", "held": _dumps(held) if held else "nothing", "records": _dumps(told.excerpt) or "none"}
 
 
 async def ask_json(model: ChatModel, sample: Sample, prompt: str, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -57,8 +67,10 @@ class ModelPlanner:
 
     async def plan(self, sample: Sample) -> tuple[Persona, str]:
         services = ", ".join(sorted({n.split("__")[0] for n in sample.shown}))
+        records = _dumps(sample.told.excerpt) if sample.told is not None else "none"
         data = await ask_json(self.model, sample, prompts.fill(prompts.PLANNER, services=services,
-                                                               task=template_task(sample)), ("persona", "goal"))
+                                                               task=task_of(sample), records=records),
+                              ("persona", "goal"))
         p = data["persona"]
         if not isinstance(p, dict) or not all(isinstance(p.get(k), str) for k in ("name", "role", "situation")):
             raise RoleFailed("the persona is not {name, role, situation}")
@@ -71,11 +83,9 @@ class ModelWriter:
 
     async def write(self, sample: Sample, turn: int) -> str:
         p = sample.persona or Persona(name="a user", role="customer", situation="busy")
-        held = {words(k): v for k, v in sample.withheld_values().items()} if turn == 0 else {}
         data = await ask_json(self.model, sample, prompts.fill(
-            prompts.WRITER, name=p.name, role=p.role, situation=p.situation, task=template_task(sample, turn),
-            facts=json.dumps(stated_facts(sample, turn), ensure_ascii=False),
-            held=json.dumps(held, ensure_ascii=False) if held else "nothing"), ("message",))
+            prompts.WRITER, name=p.name, role=p.role, situation=p.situation, goal=sample.goal,
+            **turn_brief(sample, turn)), ("message",))
         return str(data["message"])
 
 
@@ -84,9 +94,10 @@ class ModelRefiner:
         self.model = model
 
     async def rewrite(self, sample: Sample, turn: int, draft: str, problems: list[str]) -> str:
+        brief = turn_brief(sample, turn)
         data = await ask_json(self.model, sample, prompts.fill(
-            prompts.REFINER, draft=draft, problems="; ".join(problems),
-            facts=json.dumps(stated_facts(sample, turn), ensure_ascii=False)), ("message",))
+            prompts.REFINER, draft=draft, problems="; ".join(problems) or "none", refs=brief["refs"],
+            facts=brief["facts"]), ("message",))
         return str(data["message"])
 
 
@@ -108,11 +119,12 @@ class ModelUser:
     async def reply(self, sample: Sample, messages: list[dict[str, Any]]) -> UserReply:
         p = sample.persona or Persona(name="a user", role="customer", situation="busy")
         asked = sum(1 for m in messages if m.get("role") == "user")
-        remaining = [template_task(sample, t) for t in range(asked, len(sample.segments))]
+        remaining = [turn_brief(sample, t)["asks"] for t in range(asked, len(sample.segments))]
+        held = sample.told.task.held_back if sample.told is not None else []
+        knowledge = {f.slot: f.said for f in held} if sample.kind != "missing_info" else {}
         system = prompts.fill(prompts.USER, name=p.name, role=p.role, situation=p.situation, goal=sample.goal,
-                              remaining=json.dumps(remaining, ensure_ascii=False) if remaining else "nothing more",
-                              knowledge=json.dumps({words(k): v for k, v in sample.withheld_values().items()},
-                                                   ensure_ascii=False))
+                              remaining=_dumps(remaining) if remaining else "nothing more",
+                              knowledge=_dumps(knowledge) if knowledge else "nothing beyond what you said")
         try:
             reply = await self.model.chat([{"role": "system", "content": system}, *flipped(messages)], json_mode=True)
         except LLMReplyError as exc:
@@ -138,11 +150,12 @@ class ModelAssistant:
         return AssistantTurn(content=reply.text or None, tool_calls=calls)
 
 
-def transcript(messages: list[dict[str, Any]], limit: int = 6000) -> str:
+def transcript(messages: list[dict[str, Any]], limit: int = 16000) -> str:
+    """The conversation with full tool results (the judge must see what was found to judge the answer)."""
     lines = []
     for m in messages[1:]:
         if m.get("role") == "tool":
-            lines.append(f"TOOL RESULT: {str(m.get('content'))[:300]}")
+            lines.append(f"TOOL RESULT: {str(m.get('content'))[:2000]}")
         elif m.get("tool_calls"):
             lines += [f"ASSISTANT CALLS {c['function']['name']}({c['function']['arguments']})" for c in m["tool_calls"]]
         else:
@@ -156,7 +169,10 @@ class ModelJudge:
 
     async def judge(self, sample: Sample, messages: list[dict[str, Any]]) -> Verdict:
         try:
-            data = await ask_json(self.model, sample, prompts.fill(prompts.JUDGE, goal=sample.goal, kind=sample.kind,
+            told = [f"{f.slot}: {f.said}" for f in sample.told.task.communicate_info] if sample.told else []
+            data = await ask_json(self.model, sample, prompts.fill(prompts.JUDGE, goal=task_of(sample) or sample.goal,
+                                                                   kind=sample.kind, told=_dumps(told) if told
+                                                                   else "nothing in particular",
                                                                    transcript=transcript(messages)),
                                   ("verdict",))
         except RoleFailed as exc:  # a judge that cannot answer leaves no verdict; the checks still stand
