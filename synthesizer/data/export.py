@@ -5,17 +5,20 @@
 - sharegpt: JSONL in LLaMA-Factory's sharegpt flavour (`conversations` of human / gpt / function_call / observation,
   `system`, `tools` as a JSON string of the function schemas).
 - llamafactory: JSONL in LLaMA-Factory's alpaca flavour (`instruction`, `input`, `output`, `system`, `history`,
-  `tools`), tool calls and results rendered into the assistant text (see `render_assistant`).
+  `tools`): responses hold the assistant's text and `<tool_call>` blocks, tool results open the next round's prompt
+  as `<tool_response>` blocks, never a training target (see `alpaca_row`).
 - verl: parquet for verl RL (`data_source`, `prompt`, `ability`, `reward_model`, `extra_info`); the ground truth is
   `synthesizer.data.ground_truth.GroundTruth` as JSON.
 
 The LLaMA-Factory formats also write (merge into) `dataset_info.json` beside the output. Conventions followed:
 hiyouga/LLaMA-Factory data/README.md (sharegpt: "human and observation should appear in odd positions, while gpt
 and function should appear in even positions"; dataset_info `file_name` / `formatting` / `columns` / `tags`),
-src/llamafactory/data/converter.py (SharegptDatasetConverter: odd/even role check, even message count),
+src/llamafactory/data/converter.py (SharegptDatasetConverter: odd/even role check, even message count;
+AlpacaDatasetConverter: history pairs and instruction+input as user/assistant messages, all responses learned),
 src/llamafactory/data/formatter.py (FunctionFormatter: a function_call value is JSON `{"name", "arguments"}` or, for
 parallel calls, a JSON list of them; arguments are objects) and src/llamafactory/api/chat.py (OpenAI tool_calls ->
-one function turn with the list; `tools` = JSON list of the `function` objects).
+one function turn with the list; `tools` = JSON list of the `function` objects), src/llamafactory/data/template.py
+and tool_utils.py (qwen: `<tool_call>` blocks for calls, `<tool_response>` in a user turn for results).
 """
 
 from __future__ import annotations
@@ -242,60 +245,89 @@ SHAREGPT_INFO: dict[str, Any] = {
 
 # --- alpaca with history (LLaMA-Factory) -----------------------------------------------------------------------------
 
+PROMPT, RESPONSE = "prompt", "response"
 
-def render_assistant(messages: list[dict[str, Any]]) -> str:
-    """Everything the assistant side produced between two user messages, as one text (Hermes/Qwen-style tags):
+
+def render_calls(message: dict[str, Any]) -> str:
+    """An assistant message as the text the model learns: its own text, then one block per call
 
         <tool_call>
         {"name": "<server>__<tool>", "arguments": {...}}
         </tool_call>
-        <tool_response>
-        <the tool's result text>
-        </tool_response>
-        <final answer text>
-
-    in message order, blocks separated by a newline; parallel calls are consecutive <tool_call> blocks followed by
-    their <tool_response> blocks; text written beside tool calls comes before them."""
-    parts: list[str] = []
-    for m in messages:
-        text = _content(m.get("content")) if m.get("role") != "tool" else ""
-        if m.get("role") == "assistant" and text:
-            parts.append(text)
-        for c in _calls_of(m):
-            call = {"name": c.get("function", {}).get("name", ""),
-                    "arguments": _arguments(c.get("function", {}).get("arguments"))}
-            parts.append(f"<tool_call>\n{json.dumps(call, ensure_ascii=False)}\n</tool_call>")
-        if m.get("role") == "tool":
-            parts.append(f"<tool_response>\n{_content(m.get('content'))}\n</tool_response>")
+    """
+    parts = [_content(message.get("content"))] if _content(message.get("content")) else []
+    for c in _calls_of(message):
+        call = {"name": c.get("function", {}).get("name", ""),
+                "arguments": _arguments(c.get("function", {}).get("arguments"))}
+        parts.append(f"<tool_call>\n{json.dumps(call, ensure_ascii=False)}\n</tool_call>")
     return "\n".join(parts)
 
 
+def render_results(results: list[dict[str, Any]], order: list[str]) -> str:
+    """Tool results as a prompt: one `<tool_response>` block per result, in the order of the calls."""
+    rank = {cid: i for i, cid in enumerate(order)}
+    results = sorted(results, key=lambda m: rank.get(str(m.get("tool_call_id")), len(rank)))
+    return "\n".join(f"<tool_response>\n{_content(m.get('content'))}\n</tool_response>" for m in results)
+
+
 def alpaca_rounds(t: Trajectory) -> tuple[str, list[tuple[str, str]]]:
-    """(system, [(user text, rendered assistant text), ...]); consecutive user messages are joined."""
+    """(system, [(prompt, response), ...]): prompts are user messages and tool results, responses what the
+    assistant wrote between them (consecutive messages of one side are joined)."""
     system = "\n\n".join(_content(m.get("content")) for m in t.messages if m.get("role") == "system")
-    rounds: list[tuple[str, list[dict[str, Any]]]] = []
+    sides: list[tuple[str, str]] = []
+    pending: list[dict[str, Any]] = []
+    order: list[str] = []
+
+    def add(side: str, text: str) -> None:
+        if sides and sides[-1][0] == side:
+            sides[-1] = (side, sides[-1][1] + ("\n\n" if side == PROMPT else "\n") + text)
+        else:
+            sides.append((side, text))
+
     for m in t.messages:
         role = m.get("role")
+        if role == "tool":
+            pending.append(m)
+            continue
+        if pending:
+            add(PROMPT, render_results(pending, order))
+            pending = []
         if role == "system":
             continue
         if role == "user":
-            if rounds and not rounds[-1][1]:
-                rounds[-1] = (rounds[-1][0] + "\n\n" + _content(m.get("content")), [])
-            else:
-                rounds.append((_content(m.get("content")), []))
-        elif not rounds:
-            raise Unrepresentable(f"a {role!r} message comes before the first user message")
+            add(PROMPT, _content(m.get("content")))
+        elif role == "assistant":
+            if not sides:
+                raise Unrepresentable("an assistant message comes before the first user message")
+            if _calls_of(m):
+                order = [str(c.get("id")) for c in _calls_of(m)]
+            add(RESPONSE, render_calls(m))
         else:
-            rounds[-1][1].append(m)
-    out = [(user, render_assistant(reply)) for user, reply in rounds]
-    if not out or not out[-1][1]:
+            raise Unrepresentable(f"message role {role!r}")
+    if pending:
+        add(PROMPT, render_results(pending, order))
+    if not sides or sides[-1][0] != RESPONSE or not sides[-1][1]:
         raise Unrepresentable("the conversation does not end with an assistant answer")
-    return system, out
+    return system, [(sides[i][1], sides[i + 1][1]) for i in range(0, len(sides), 2)]
 
 
 def alpaca_row(t: Trajectory) -> dict[str, Any]:
+    """One row per conversation; tool results are never in a response.
+
+    Why this shape: LLaMA-Factory's alpaca format has two roles only. Each `history` pair and `instruction` +
+    `input` become a user and an assistant message (AlpacaDatasetConverter), and every assistant message is learned,
+    history responses included (data/README.md: "the responses in the history will also be learned by the model").
+    Tool results are not the model's to learn: LLaMA-Factory's own tool-use format (sharegpt) puts them, as
+    `observation`, at the odd (prompt) positions beside the user, and the calls, as `function_call`, at the even
+    (learned) positions beside the assistant. This export keeps that alternation: a round that contains tool calls is
+    split at each tool result, so a response holds only what the assistant wrote (its text and `<tool_call>` blocks)
+    and the results open the next round's prompt as `<tool_response>` blocks. Those are the strings LLaMA-Factory's
+    qwen template produces for a function message (QwenToolUtils.function_formatter) and an observation
+    (format_observation: a user turn `<tool_response>\n...\n</tool_response>`; several results are separate blocks,
+    as OpenAIDatasetConverter joins them): with that template a results prompt renders as the very text of an
+    observation turn, and a response of calls as that of a function turn."""
     system, rounds = alpaca_rounds(t)
-    history = [[user, reply] for user, reply in rounds[:-1]]
+    history = [[prompt, response] for prompt, response in rounds[:-1]]
     return {"instruction": rounds[-1][0], "input": "", "output": rounds[-1][1], "system": system,
             "history": history, "tools": _dumps(_function_schemas(t))}
 

@@ -15,6 +15,7 @@ from synthesizer.discovery.calls import CallFailed, CallResult, call_ok
 from synthesizer.discovery.sources import ConnectedServer
 from synthesizer.discovery.tools import ToolInfo
 from synthesizer.plan.grounded import FedValue, GroundedPlan, Step
+from synthesizer.plan.observed import Observed
 from synthesizer.plan.topology import Skeleton
 from synthesizer.plan.values import Known, fill_arguments, value_for
 
@@ -75,14 +76,21 @@ async def ground(sk: Skeleton, servers: dict[str, ConnectedServer], tools: dict[
     """Run every step in order in its server's scratch episode; raise CallFailed when a step keeps failing.
 
     `known`: per server, values its initial State holds by key; a lookup or a change of an existing thing states
-    one of them (a user knows their own email), a creation never does."""
+    one of them (a user knows their own email), a creation never does. A server with neither a State nor a scenario
+    (third-party) takes paths and ids only from its own read-only outputs (`observed`)."""
     steps: list[Step] = []
     feeds: list[list[FedValue]] = []
     taken: dict[int, set[int]] = {}
+    observed = {s: Observed() for s in dict.fromkeys(split_qualified(n)[0] for n in sk.nodes)
+                if s not in (known or {}) and not scenarios.get(s)}
     for j, name in enumerate(sk.nodes):
         server_name, raw = split_qualified(name)
         tool = tools[name]
         pool = None if raw.lower().startswith(CREATING) else (known or {}).get(server_name)
+        obs = observed.get(server_name)
+        if obs is not None and not obs.scouted and obs.lacks(tool, {}):
+            await obs.scout(servers[server_name], [t for q, t in tools.items() if split_qualified(q)[0] == server_name],
+                            episodes[server_name], scenarios.get(server_name))
         r: CallResult | None = None
         for attempt in range(STEP_TRIES):
             # a retry takes other items of the source lists (taken positions are avoided) and other values
@@ -90,7 +98,11 @@ async def ground(sk: Skeleton, servers: dict[str, ConnectedServer], tools: dict[
             fed = nest({f.param: f.value for f in fv}, {f.param: (into or {}).get((sk.nodes[f.src], name, f.param,
                                                                                   f.field)) for f in fv},
                        tool, rng)
+            if obs is not None:  # paths and ids from the server's own outputs, or CallFailed: never invented
+                fed = obs.fill(tool, fed, rng)
             arguments = fill_arguments(tool.input_schema, fed, rng, raw, tool.read_only, pool)
+            if obs is not None:
+                arguments = obs.settle(tool, arguments, fed)
             try:
                 r = await call_ok(servers[server_name], raw, arguments, episodes[server_name],
                                   scenarios.get(server_name))
@@ -103,6 +115,9 @@ async def ground(sk: Skeleton, servers: dict[str, ConnectedServer], tools: dict[
                 if attempt == STEP_TRIES - 1 or not _can_vary(tool, fv):
                     raise
         assert r is not None
+        if obs is not None:
+            obs.harvest(tool, arguments, r.output, r.text)
+            obs.wrote(tool, arguments)
         steps.append(Step(name=name, server=server_name, tool=raw, arguments=arguments, output=r.output, text=r.text,
                           state_hash=r.state_hash, read_only=tool.read_only))
         feeds.append(fv)

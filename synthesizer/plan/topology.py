@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from common.errors import EnvfactoryError
 from synthesizer.data.records import TopologyKind
+from synthesizer.discovery.control import is_control_tool
 from synthesizer.discovery.tools import ToolInfo
 from synthesizer.plan.schema import properties, required
 
@@ -89,12 +90,15 @@ class ToolCatalog:
     optional: dict[str, list[str]] = field(default_factory=dict)  # optional params that could come from a tool
     feeders: dict[tuple[str, str], list[tuple[str, str, float]]] = field(default_factory=dict)
     into: dict[tuple[str, str, str, str], str] = field(default_factory=dict)  # (src, dst, param, field) -> member
+    control: set[str] = field(default_factory=set)  # tools that control the server (load/reset State): never sampled
 
     def __post_init__(self) -> None:
         for q in sorted(self.links.nodes):
             tool: ToolInfo = self.links.nodes[q]["tool"]
             self.tools[q] = tool
             self.server[q] = self.links.nodes[q]["server"]
+            if is_control_tool(tool.name, tool.description, tool.input_schema):
+                self.control.add(q)
             req = set(required(tool.input_schema))
             params = list(properties(tool.input_schema))
             self.needs[q] = [p for p in params if p in req and not self.statable(q, p)]
@@ -109,19 +113,21 @@ class ToolCatalog:
         self.reachable = self._reachable()
 
     def _reachable(self) -> set[str]:
-        ok = {q for q, n in self.needs.items() if not n}
+        """Tools a plan can contain: every tool-sourced parameter fed by another such tool; control tools never."""
+        ok = {q for q, n in self.needs.items() if not n and q not in self.control}
         changed = True
         while changed:
             changed = False
             for q, n in self.needs.items():
-                if q not in ok and all(any(src in ok for src, _, _ in self.feeders.get((q, p), [])) for p in n):
+                if q not in ok and q not in self.control and all(
+                        any(src in ok for src, _, _ in self.feeders.get((q, p), [])) for p in n):
                     ok.add(q)
                     changed = True
         return ok
 
     @property
     def starts(self) -> list[str]:
-        return [q for q in sorted(self.tools) if not self.needs[q]]
+        return [q for q in sorted(self.tools) if not self.needs[q] and q not in self.control]
 
     def field_for(self, src: str, dst: str, param: str) -> str | None:
         cache: dict[tuple[str, str, str], str | None] = self.__dict__.setdefault("_fields", {})
@@ -154,7 +160,7 @@ class ToolCatalog:
     def _consumers_of(self, src: str) -> list[tuple[str, list[tuple[str, str]]]]:
         found = []
         for q in sorted(self.tools):
-            if q == src:
+            if q == src or q in self.control:
                 continue
             needs = self.needs[q]
             feeds = [(p, f) for p in needs if (f := self.field_for(src, q, p))]
@@ -330,7 +336,8 @@ class Sampler:
         """Tools that anchor feeds and that also take a parameter from another producer."""
         cache: dict[str, list[str]] = self.cat.__dict__.setdefault("_merging", {})
         if anchor not in cache:
-            cache[anchor] = sorted(q for q in self.cat.tools if q != anchor and self._merges(q) and any(
+            cache[anchor] = sorted(q for q in self.cat.tools if q != anchor and q not in self.cat.control
+                                   and self._merges(q) and any(
                 s == anchor for p in self._feedable(q) for s, _, _ in self.cat.feeders.get((q, p), [])))
         return cache[anchor]
 

@@ -1,6 +1,8 @@
-"""The synthesizer against a third-party MCP server installed from the npm registry (the reference knowledge-graph
+"""The synthesizer against third-party MCP servers installed from the npm registry (the reference knowledge-graph
 memory server, TypeScript, stdio): verified trajectories with no code specific to it; a dead server beside it is
-skipped, not fatal; the `--stdio` route works too.
+skipped, not fatal; the `--stdio` route works too. Over the reference filesystem and everything servers (one
+mcp.json), values come from the servers' own outputs: every path is one the filesystem server listed under its
+allowed directory (or a new one inside a listed directory), and no filler word appears.
 
 The memory server sends no `envfactory/state_hash` and knows nothing of episodes: a record's `state_match` is None
 and its reads are compared with the gold plan's instead (`outputs_match`); samples that must not act (irrelevance,
@@ -246,3 +248,107 @@ def test_rollout_writes_take_effect(memory_run: tuple[SynthSummary, list[dict], 
     noop = [(r["id"], name) for r in records for name, _, text in tool_results(r)
             if split_qualified(name)[1] in ("create_entities", "create_relations") and json.loads(text) == []]
     assert noop == []
+
+
+REFERENCE = {"filesystem": "@modelcontextprotocol/server-filesystem",
+             "everything": "@modelcontextprotocol/server-everything"}
+FILLER = {"coffee", "blue", "travel", "weekly", "garden", "wireless"}  # the placeholder words values were drawn from
+PATH_PARAMS = {"path", "paths", "source", "destination"}  # the filesystem server's path parameters (its schemas)
+MISSING = re.compile(r"ENOENT|no such file|access denied|outside allowed|not a directory", re.IGNORECASE)
+
+
+@pytest.fixture(scope="module")
+def reference_scripts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Entry scripts of the reference filesystem and everything servers (one npm install; a failure fails)."""
+    prefix = tmp_path_factory.mktemp("npm-reference")
+    proc = subprocess.run([NPM, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", *REFERENCE.values()],
+                          capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        pytest.fail(f"npm install {' '.join(REFERENCE.values())} failed ({proc.returncode}): "
+                    f"{(proc.stderr or proc.stdout)[-2000:]}")
+    out = {}
+    for name, package in REFERENCE.items():
+        pkg = prefix / "node_modules" / package
+        binary = json.loads((pkg / "package.json").read_text(encoding="utf-8")).get("bin")
+        rel = binary if isinstance(binary, str) else next(iter(binary.values()), None) if isinstance(binary,
+                                                                                                     dict) else None
+        out[name] = pkg / (rel or "dist/index.js")
+        assert out[name].is_file(), f"{package} has no entry script at {out[name]}"
+    return out
+
+
+def allowed_tree(root: Path) -> None:
+    """A small home for the filesystem server: directories, text files, an empty folder."""
+    for rel, text in {"docs/README.md": "# Plans\nShip the beta in March.\n", "projects/notes/todo.txt": "Buy milk\n",
+                      "projects/budget.csv": "item,cost\nrent,1200\n", "photos/.keep": ""}.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def files_run(reference_scripts: dict[str, Path],
+              tmp_path_factory: pytest.TempPathFactory) -> tuple[SynthSummary, list[dict], Path]:
+    tmp = tmp_path_factory.mktemp("reference")
+    root = (tmp / "allowed").resolve()
+    allowed_tree(root)
+    cfg = tmp / "mcp.json"
+    cfg.write_text(json.dumps({"mcpServers": {
+        "filesystem": {"command": "node", "args": [str(reference_scripts["filesystem"]), str(root)]},
+        "everything": {"command": "node", "args": [str(reference_scripts["everything"]), "stdio"]}}}),
+        encoding="utf-8")
+    summary, records, _ = run(SynthConfig(n=12, seed=0, out=tmp / "run", mcp_config=cfg, progress=False,
+                                          concurrency=1))
+    return summary, records, root
+
+
+def calls_of(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(namespaced tool, arguments) of the gold plan and of every call the assistant made."""
+    out = [(p["name"], p["arguments"]) for p in record["plan"]]
+    out += [(tc["function"]["name"], json.loads(tc["function"]["arguments"])) for m in record["messages"]
+            for tc in m.get("tool_calls") or []]
+    return out
+
+
+def leaves(x: Any) -> list[Any]:
+    if isinstance(x, dict):
+        return [v for y in x.values() for v in leaves(y)]
+    if isinstance(x, list):
+        return [v for y in x for v in leaves(y)]
+    return [x]
+
+
+def test_filesystem_paths_are_ones_the_server_listed(files_run: tuple[SynthSummary, list[dict], Path]) -> None:
+    summary, records, root = files_run
+    assert summary.count == len(records) >= 8 and summary.failed_servers == {}
+    assert "filesystem" in summary.by_env
+    paths: list[str] = []
+    for r in records:
+        assert r["checks"]["verified"] is True
+        for name, args in calls_of(r):
+            server, tool = split_qualified(name)
+            if server != "filesystem":
+                continue
+            for p in PATH_PARAMS & set(args):
+                values = args[p] if isinstance(args[p], list) else [args[p]]
+                assert values and all(isinstance(v, str) for v in values), (r["id"], tool, args)
+                paths += values
+                for v in values:  # an absolute path inside the allowed directory, never a word
+                    assert Path(v).is_absolute() and Path(v).resolve().is_relative_to(root), (r["id"], tool, v)
+        # the server itself answered that each path it was given exists (a read of a made-up path is an ENOENT)
+        for name, _, text in tool_results(r):
+            if split_qualified(name)[0] == "filesystem":
+                assert not MISSING.search(text), (r["id"], name, text[:300])
+        for p in r["plan"]:
+            if p["server"] == "filesystem":
+                assert not MISSING.search(json.dumps(p["output"])), (r["id"], p["name"], p["output"])
+    assert len(paths) >= 3  # the run did use the filesystem's paths
+    listed = {str(p) for p in root.rglob("*")} | {str(root)}
+    assert any(v in listed for v in paths)  # and some of them are still there after the run's writes
+
+
+def test_no_filler_values_over_the_reference_servers(files_run: tuple[SynthSummary, list[dict], Path]) -> None:
+    _, records, _ = files_run
+    filler = [(r["id"], name, v) for r in records for name, args in calls_of(r) for v in leaves(args)
+              if isinstance(v, str) and v.strip().lower() in FILLER]
+    assert filler == []
+    assert {split_qualified(n)[0] for r in records for n, _ in calls_of(r)} == {"filesystem", "everything"}

@@ -17,19 +17,20 @@ from synthesizer.data.records import (
     CallCheck,
     Checks,
     EnvRef,
+    Fact,
     Feed,
     Intent,
     PassAtK,
     Persona,
     PlanCall,
+    Task,
     Topology,
     Trajectory,
     Verdict,
     qualified,
 )
 from synthesizer.errors import SynthError
-from synthesizer.rollout.callmatch import MadeCall
-from synthesizer.rollout.reward import score_calls
+from synthesizer.rollout.reward import score_messages
 
 ROOT = Path(__file__).resolve().parents[3]
 SYSTEM = ("You are a helpful assistant connected to the calendar service. Use the available tools to carry out the "
@@ -61,7 +62,7 @@ def plan_call(step: int, tool: str, args: dict[str, Any], output: Any = None, **
 
 def trajectory(index: int, *, mode: str, kind: str, plan: list[PlanCall], messages: list[dict[str, Any]],
                envs: tuple[str, ...] = ("calendar",), verified: bool = True, topology: str = "chain",
-               segments: list[str] | None = None) -> Trajectory:
+               segments: list[str] | None = None, task: Task | None = None) -> Trajectory:
     tools = [t for e in envs for t in env_tools(e)]
     query = next(m["content"] for m in messages if m["role"] == "user")
     hashes = {e: ("c" * 64 if plan else "d" * 64) for e in envs}
@@ -71,7 +72,7 @@ def trajectory(index: int, *, mode: str, kind: str, plan: list[PlanCall], messag
         initial_states={"calendar": {"now": "2026-03-02T08:30:00Z", "calendars": {"cal_0002": {"id": "cal_0002"}}}},
         topology=Topology(kind=topology, nodes=[p.name for p in plan], depth=len(plan), servers=list(envs)),
         plan=plan, persona=Persona(name="Priya Natarajan", role="team lead", situation="planning the release week"),
-        intent=Intent(goal="get the release week organised", segments=segments or []), query=query,
+        intent=Intent(goal="get the release week organised", segments=segments or []), task=task, query=query,
         messages=messages, tools=tools, expected_state_hashes=hashes, final_state_hashes=hashes,
         checks=Checks(state_match=verified, calls=CallCheck(matched=verified), verified=verified),
         pass_at_k=PassAtK(k=4, passed=3), judge=Verdict(model="judge-model", verdict="pass"),
@@ -102,8 +103,10 @@ def parallel_record(index: int = 0, verified: bool = True) -> Trajectory:
         {"role": "assistant", "content": "Booked \"Release retro\" (evt_0040) on Platform Team for Wednesday "
                                          "15:00-15:30 UTC. Boardroom 7.01 seats 12."},
     ]
+    task = Task(user="Priya Natarajan, team lead", goal="book the retro and learn the boardroom's size",
+                communicate_info=[Fact(slot="capacity", value=12, said="12", step=1, param="calendar.max_attendees")])
     return trajectory(index, mode="single_turn", kind="normal", plan=plan, messages=messages, verified=verified,
-                      topology="fan_in")
+                      topology="fan_in", task=task)
 
 
 def multi_turn_record(index: int = 1) -> Trajectory:
@@ -128,8 +131,11 @@ def multi_turn_record(index: int = 1) -> Trajectory:
         {"role": "tool", "tool_call_id": "call_2", "content": json.dumps(cancelled)},
         {"role": "assistant", "content": "Cancelled \"1:1 Priya / Marcus\" (evt_0031)."},
     ]
+    task = Task(user="Priya Natarajan, team lead", goal="see tomorrow's events, then cancel the 1:1",
+                communicate_info=[Fact(slot="event title", value="1:1 Priya / Marcus", said='"1:1 Priya / Marcus"',
+                                       step=0, param="events[].title")])
     return trajectory(index, mode="multi_turn", kind="normal", plan=plan, messages=messages,
-                      segments=["see tomorrow's events", "cancel the 1:1"])
+                      segments=["see tomorrow's events", "cancel the 1:1"], task=task)
 
 
 def irrelevance_record(index: int = 2) -> Trajectory:
@@ -235,22 +241,35 @@ def test_llamafactory_alpaca_with_history(run_dir: Path, tmp_path: Path, hf: Any
     rows = load_jsonl(hf, result.path, tmp_path)
     assert len(rows) == 3
     parallel, multi, irrelevant = rows
-    assert parallel["history"] == [] and parallel["input"] == "" and parallel["system"] == SYSTEM
-    assert parallel["instruction"].startswith("Put a 30-minute Release retro")
-    out = parallel["output"]
-    # every call and every result is in the assistant text, in order, then the answer
-    blocks = [out.index(x) for x in ('"calendar_id": "cal_0002"}}\n</tool_call>', '"calendar_id": "cal_0003"}}',
-                                     '<tool_response>\n{"calendar": {"id": "cal_0002"',
-                                     '<tool_response>\n{"calendar": {"id": "cal_0003"',
-                                     '"name": "calendar__create_event"', '"evt_0040"', 'Booked "Release retro"')]
-    assert blocks == sorted(blocks) and out.count("<tool_call>") == 3 and out.count("</tool_response>") == 3
-    assert multi["instruction"] == "Marcus is out sick, please cancel that one."
-    assert len(multi["history"]) == 1 and multi["history"][0][0] == "What's on my work calendar from tomorrow on?"
-    assert "calendar__list_events" in multi["history"][0][1] and "<tool_response>" in multi["history"][0][1]
-    assert multi["history"][0][1].endswith('you have "1:1 Priya / Marcus".')
-    assert multi["output"].startswith("<tool_call>\n{\"name\": \"calendar__cancel_event\"")
+    assert parallel["input"] == "" and parallel["system"] == SYSTEM
+
+    def calls(*names_args: tuple[str, dict[str, Any]]) -> str:
+        return "\n".join(f"<tool_call>\n{json.dumps({'name': n, 'arguments': a}, ensure_ascii=False)}\n</tool_call>"
+                         for n, a in names_args)
+
+    def results(*outputs: Any) -> str:
+        return "\n".join(f"<tool_response>\n{json.dumps(o)}\n</tool_response>" for o in outputs)
+
+    # a round with tool calls is split at each result: the results open the next prompt, never a response
+    first, second = parallel["history"]
+    assert first[0].startswith("Put a 30-minute Release retro")
+    assert first[1] == calls(("calendar__get_calendar", {"calendar_id": "cal_0002"}),
+                             ("calendar__get_calendar", {"calendar_id": "cal_0003"}))
+    assert second[0] == results({"calendar": {"id": "cal_0002", "name": "Platform Team", "allow_overlap": True}},
+                                {"calendar": {"id": "cal_0003", "name": "Boardroom 7.01", "max_attendees": 12}})
+    assert second[1].startswith('<tool_call>\n{"name": "calendar__create_event"') and "<tool_response>" not in second[1]
+    assert parallel["instruction"].startswith('<tool_response>\n{"event": {"id": "evt_0040"')
+    assert parallel["output"] == 'Booked "Release retro" (evt_0040) on Platform Team for Wednesday 15:00-15:30 UTC. ' \
+                                 "Boardroom 7.01 seats 12."
+    assert [h[0].split("\n")[0] for h in multi["history"]] == ["What's on my work calendar from tomorrow on?",
+                                                             "<tool_response>",
+                                                             "Marcus is out sick, please cancel that one."]
+    assert multi["history"][1][1] == 'Tomorrow at 10:00 UTC you have "1:1 Priya / Marcus".'
+    assert multi["history"][2][1] == calls(("calendar__cancel_event", {"event_id": "evt_0031"}))
+    assert multi["instruction"] == results({"event": {"id": "evt_0031", "status": "cancelled"}})
+    assert multi["output"] == 'Cancelled "1:1 Priya / Marcus" (evt_0031).'
     assert irrelevant["history"] == [] and irrelevant["output"].startswith("I can't check the weather")
-    assert "<tool_call>" not in irrelevant["output"]
+    assert irrelevant["instruction"] == "Will it rain in Lisbon on Wednesday?"
     info = json.loads((run_dir / "dataset_info.json").read_text())
     assert set(info) == {"mine", "sharegpt", "llamafactory"}
     assert info["llamafactory"] == {"file_name": "llamafactory.jsonl", "formatting": "alpaca", "columns": {
@@ -279,6 +298,10 @@ def test_verl(run_dir: Path, tmp_path: Path, hf: Any) -> None:
     assert create.free == ["description"] and create.required and not create.read_only
     assert create.depends[0].param == "calendar_id" and [c.required for c in truth.calls] == [False, False, True]
     assert truth.expected_state_hashes == {"calendar": "c" * 64} and "calendar__cancel_event" in truth.tools
+    assert truth.kind == "normal" and [(f.slot, f.said, f.value) for f in truth.communicate] == [("capacity", "12", 12)]
+    assert truth.read_only_tools == ["calendar__get_calendar"] and not truth.lookup_only
+    flags = json.loads(irrelevant["reward_model"]["ground_truth"])
+    assert (flags["kind"], flags["irrelevance"], flags["missing_info"]) == ("irrelevance", True, False)
     extra = parallel["extra_info"]
     assert (extra["id"], extra["index"], extra["mode"], extra["kind"]) == ("s7-000000-calendar", 0, "single_turn",
                                                                            "normal")
@@ -289,13 +312,29 @@ def test_verl(run_dir: Path, tmp_path: Path, hf: Any) -> None:
     assert GroundTruth.model_validate_json(irrelevant["reward_model"]["ground_truth"]).calls == []
 
 
-def test_the_recorded_assistant_calls_score_one_against_their_own_ground_truth() -> None:
-    for t in (parallel_record(), multi_turn_record(), irrelevance_record()):
-        made = [MadeCall(name=c["function"]["name"], arguments=json.loads(c["function"]["arguments"]),
-                         raw=c["function"]["arguments"])
-                for m in t.messages for c in m.get("tool_calls") or []]
-        score = score_calls(GroundTruth.from_trajectory(t), made)
+def missing_info_record(index: int = 4) -> Trajectory:
+    plan = [plan_call(0, "create_event", {"calendar_id": "cal_0002", "title": "Release retro",
+                                          "start": "2026-03-04T15:00:00Z", "end": "2026-03-04T15:30:00Z"},
+                      required=False)]
+    messages = [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": "Put a 30-minute Release retro on the Platform Team calendar."},
+        {"role": "assistant", "content": "Happy to. Which day and time should it start?"},
+    ]
+    return trajectory(index, mode="single_turn", kind="missing_info", plan=plan, messages=messages)
+
+
+def test_the_recorded_rollouts_score_one_against_their_own_ground_truth() -> None:
+    for t in (parallel_record(), multi_turn_record(), irrelevance_record(), missing_info_record()):
+        truth = GroundTruth.from_trajectory(t)
+        score = score_messages(truth, t.messages)
         assert score.total == 1.0 and score.state_match is None, score.explanation
+        assert score.told == (1.0 if t.task is not None else None)
+    # records written before tasks existed: nothing to tell, the calls decide
+    legacy = parallel_record().model_copy(update={"task": None})
+    silent = [*legacy.messages[:-1], {"role": "assistant", "content": "Done."}]
+    assert score_messages(GroundTruth.from_trajectory(legacy), silent).total == 1.0
+    assert score_messages(GroundTruth.from_trajectory(parallel_record()), silent).total < 1.0
 
 
 # --- errors and the CLI ----------------------------------------------------------------------------------------------

@@ -12,12 +12,12 @@ import pytest
 
 from servers.farm.app import FarmSettings
 from synthesizer.data.ground_truth import GroundTruth
-from synthesizer.data.records import Feed, PlanCall, qualified, split_qualified
+from synthesizer.data.records import Fact, Feed, PlanCall, qualified, split_qualified
 from synthesizer.discovery.controlplane import ControlPlane, state_diff
 from synthesizer.discovery.fastclient import RolloutClient
 from synthesizer.errors import SynthError
 from synthesizer.rollout.callmatch import MadeCall, match_calls, match_details, values_equal
-from synthesizer.rollout.reward import P_EXTRA, P_MALFORMED, W_CALLS, W_STATE, score_calls, score_episode
+from synthesizer.rollout.reward import P_EXTRA, P_MALFORMED, W_CALLS, W_STATE, W_TOLD, score_calls, score_episode
 from tests.conftest import free_port
 from tests.servers.farm.test_farm import TOKEN, ThreadedFarm, start_farm
 
@@ -155,7 +155,7 @@ def test_score_calls_weights_and_clipping() -> None:
     assert half.total == pytest.approx(0.5 - P_MALFORMED)
     assert any("title: expected" in line for line in half.explanation)
     assert score_calls(gt, [made("create_event", None)] * 5).total == 0.0
-    assert W_STATE + W_CALLS == 1.0
+    assert W_STATE + W_CALLS + W_TOLD == 1.0
 
 
 # --- against a real farm ---------------------------------------------------------------------------------------------
@@ -214,6 +214,15 @@ async def test_reward_of_gold_and_wrong_replays_on_the_farm(farm_url: str) -> No
         assert "calls: 2/2 required calls matched exactly" in score.explanation
         assert any(x.startswith('matched: calendar__create_event(calendar_id="cal_0002"') for x in score.explanation)
         assert score.explanation[-1].endswith("= 1")
+        # with a fact to tell, the final answer is the third component, beside State and calls
+        told = GroundTruth.from_plan(plan, {"calendar": expected_hash}, tools=gt.tools,
+                                     communicate=[Fact(slot="calendar name", value="Platform Team",
+                                                       said="Platform Team")])
+        score = await score_episode(told, calls, {"calendar": fresh["id"]}, cp,
+                                    final_text="Booked the Release retro on Platform Team.")
+        assert (score.total, score.state_match, score.told) == (1.0, 1.0, 1.0), score.explanation
+        score = await score_episode(told, calls, {"calendar": fresh["id"]}, cp, final_text="Done.")
+        assert score.told == 0.0 and score.total == pytest.approx(W_STATE + W_CALLS)
 
         # another title: the State differs (and says where), the call is mismatched (and says how)
         wrong = await cp.create_episode("calendar", "typical")
@@ -221,7 +230,8 @@ async def test_reward_of_gold_and_wrong_replays_on_the_farm(farm_url: str) -> No
         calls, _ = await run_calls(RolloutClient(wrong["mcp_url"], http=http, token=TOKEN), bad)
         score = await score_episode(gt, calls, {"calendar": wrong["id"]}, cp, {"calendar": expected_state})
         assert score.state_match == 0.0 and score.call_match == 0.5
-        assert score.total == pytest.approx(W_CALLS * 0.5) and score.total < 1.0
+        # nothing to tell: state and calls share the whole weight
+        assert score.total == pytest.approx(W_CALLS * 0.5 / (W_STATE + W_CALLS)) and score.total < 1.0
         assert ('mismatched: calendar__create_event: title: expected "Release retro", got "Release retrospective"'
                 in score.explanation)
         assert (f'state diff: calendar: events.{event_id}.title: "Release retro" -> "Release retrospective"'
