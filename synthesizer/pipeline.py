@@ -37,13 +37,13 @@ from synthesizer.query.compose import id_values, plan_summary
 from synthesizer.query.refine import check_draft, leaked_ids
 from synthesizer.query.roles.base import Roles, Sample
 from synthesizer.query.roles.model import RoleFailed
-from synthesizer.query.roles.offline import irrelevant_task
 from synthesizer.query.turns import segment, withhold
 from synthesizer.rollout.checking import verify
 from synthesizer.rollout.conversation import Rollout, converse
 from synthesizer.rollout.gold import plan_calls
 from synthesizer.task.build import TaskUnfit, build_task
 from synthesizer.task.check import task_problems
+from synthesizer.task.irrelevance import irrelevant_request
 
 MAX_ATTEMPTS = 12
 REFINE_ROUNDS = 3
@@ -206,11 +206,10 @@ async def attempt_sample(ctx: RunContext, index: int, planned: Planned, anchor: 
     task = ""
     plan_servers = [anchor_server]
     if kind == "irrelevance":
-        text = " ".join(f"{n} {ctx.tools[n].description}" for n in ctx.server_tools(anchor_server)
-                        if n not in ctx.catalog.control)
-        task = irrelevant_task(text, rng) or ""
-        if not task:
-            kind = "normal"
+        mine = [ctx.tools[n] for n in ctx.server_tools(anchor_server) if n not in ctx.catalog.control]
+        others = [t for s, srv in ctx.servers.items() if s != anchor_server and s not in ctx.dead
+                  for t in srv.info.tools]
+        task = irrelevant_request(mine, others, rng)
     scenarios: dict[str, str | None] = {}
     gold_episodes: dict[str, str] = {}
     if kind != "irrelevance":

@@ -17,13 +17,14 @@ from synthesizer.data.records import Fact, Reference
 from synthesizer.query.roles.base import AssistantTurn, RawCall, Sample
 from synthesizer.task import say
 from synthesizer.task.build import unwrap
+from synthesizer.task.lexicon import operation, plural
 from synthesizer.task.state import fits, name_of
 from synthesizer.task.told import Told
 
 SEARCHY = ("q", "query", "search", "keyword", "keywords", "term", "name", "title", "text_query")
-REFUSE = ["I'm sorry, but none of the tools I have can help with that: {what}.",
-          "Unfortunately that's outside what I can do here. None of my tools can {what}.",
-          "I can't help with that one, I'm afraid: my tools can't {what}."]
+REFUSE = ["I'm sorry, but I can't help with that. The tools I have here only work with {what}, and none of them "
+          "can do this.", "Unfortunately that's outside what I can do: I can only work with {what} here.",
+          "I can't help with that one, I'm afraid. My tools cover {what}, nothing more."]
 
 
 def user_text(messages: list[dict[str, Any]]) -> str:
@@ -94,9 +95,7 @@ class HonestAssistant:
     async def act(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> AssistantTurn:
         s = self.s
         if s.kind == "irrelevance" or s.plan is None or self.told is None:
-            what = re.sub(r"^(hi|hello|hey)[^a-z]*", "", (s.task or "do that").strip(" ?.!"), flags=re.IGNORECASE)
-            what = re.sub(r"^(can|could|would) you (please )?|^please ", "", what, flags=re.IGNORECASE)
-            return AssistantTurn(content=s.rng.choice(REFUSE).format(what=what[:1].lower() + what[1:]))
+            return AssistantTurn(content=self._decline(tools))
         self._read_results(messages)
         if messages[-1].get("role") == "user":
             if self._need_asking(messages):
@@ -137,6 +136,16 @@ class HonestAssistant:
                     need.add(f.src)
                     frontier.append(f.src)
         return need
+
+    def _decline(self, tools: list[dict[str, Any]]) -> str:
+        """No shown tool fits: say so, naming what the tools do cover (from the tool list it was given)."""
+        nouns: list[str] = []
+        for t in tools:
+            op = operation(t["function"]["name"].split("__")[-1], False)
+            noun = plural(op.target or op.noun) if (op.target or op.noun) else ""
+            if noun and noun not in nouns:
+                nouns.append(noun)
+        return self.s.rng.choice(REFUSE).format(what=say.join_and(nouns[:3]) or "a few specific things")
 
     # --- what it was told and what it found ---------------------------------------------------------------------
 

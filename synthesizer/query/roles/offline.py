@@ -27,28 +27,9 @@ PERSONAS = [
     ("Laura Becker", "executive assistant", "handling requests for her manager"),
     ("Yuki Tanaka", "graduate student", "planning ahead on a Sunday evening"),
 ]
-# tasks no tool of a typical service can do; a task is only used when none of its words appear in the tools
-IRRELEVANT = [
-    ("Can you order me a large pepperoni pizza for delivery tonight?", {"pizza", "delivery", "food", "restaurant"}),
-    ("What's the weather going to be like in Lisbon tomorrow?", {"weather", "forecast", "temperature"}),
-    ("Please translate 'good morning, how are you?' into Japanese.", {"translate", "translation", "language"}),
-    ("Could you book me a haircut at a barber near my office?", {"haircut", "barber", "salon", "appointment"}),
-    ("Can you stream the latest episode of my favourite podcast?", {"podcast", "stream", "episode", "audio"}),
-    ("Please transfer 200 dollars from my savings to my checking account.", {"transfer", "bank", "account",
-                                                                             "savings", "payment"}),
-    ("Could you call a taxi to pick me up at the train station?", {"taxi", "ride", "car", "pickup"}),
-]
-
-
 def pick_persona(sample: Sample) -> Persona:
     name, role, situation = sample.rng.choice(PERSONAS)
     return Persona(name=name, role=role, situation=situation)
-
-
-def irrelevant_task(tool_text: str, rng: Any) -> str | None:
-    words_in_tools = set(re.findall(r"[a-z]+", tool_text.lower()))
-    options = [t for t, keys in IRRELEVANT if not keys & words_in_tools]
-    return rng.choice(options) if options else None
 
 
 class OfflinePlanner:
