@@ -44,6 +44,7 @@ from synthesizer.rollout.gold import plan_calls
 from synthesizer.task.build import TaskUnfit, build_task
 from synthesizer.task.check import task_problems
 from synthesizer.task.irrelevance import irrelevant_request
+from synthesizer.task.lexicon import slot
 
 MAX_ATTEMPTS = 12
 REFINE_ROUNDS = 3
@@ -226,7 +227,8 @@ async def attempt_sample(ctx: RunContext, index: int, planned: Planned, anchor: 
                      for s in plan_servers}
         gold_episodes = {s: f"{base}-gold-{s}" for s in plan_servers}
         known = {s: k for s in plan_servers if (k := await known_of(ctx, s, scenarios[s])) is not None}
-        plan = await ground(sk, ctx.servers, ctx.tools, rng, gold_episodes, scenarios, known, ctx.catalog.into)
+        plan = await ground(sk, ctx.servers, ctx.tools, rng, gold_episodes, scenarios, known, ctx.catalog.into,
+                            speakable=lambda p: slot(p) is not None)
     else:
         scenarios = {anchor_server: None}
     shown = [n for s in plan_servers for n in ctx.server_tools(s)]

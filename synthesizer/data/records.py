@@ -114,6 +114,8 @@ class Reference(BaseModel):
     candidates: int  # records of the collection that fit `match` in the initial State (1: unambiguous)
     steps: list[int] = Field(default_factory=list)  # plan steps acting on it (their id argument must be record_id)
     param: str | None = None  # the id-like argument of those steps
+    via: dict[str, Any] = Field(default_factory=dict)  # when `match` holds a link (`flight_id`): how the linked
+    # record is named ({"entity": "flight", "origin": "WAW", "destination": "LHR", "departure_at": "2026-03-04"})
 
 
 class Task(BaseModel):

@@ -8,6 +8,7 @@ the expected ones.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 from synthesizer.data.records import split_qualified
@@ -72,7 +73,8 @@ CREATING = ("create", "add", "new", "make", "book", "reserve", "place", "schedul
 async def ground(sk: Skeleton, servers: dict[str, ConnectedServer], tools: dict[str, ToolInfo],
                  rng: random.Random, episodes: dict[str, str], scenarios: dict[str, str | None],
                  known: dict[str, Known] | None = None,
-                 into: dict[tuple[str, str, str, str], str] | None = None) -> GroundedPlan:
+                 into: dict[tuple[str, str, str, str], str] | None = None,
+                 speakable: Callable[[str], bool] | None = None) -> GroundedPlan:
     """Run every step in order in its server's scratch episode; raise CallFailed when a step keeps failing.
 
     `known`: per server, values its initial State holds by key; a lookup or a change of an existing thing states
@@ -100,9 +102,13 @@ async def ground(sk: Skeleton, servers: dict[str, ConnectedServer], tools: dict[
                        tool, rng)
             if obs is not None:  # paths and ids from the server's own outputs, or CallFailed: never invented
                 fed = obs.fill(tool, fed, rng)
-            arguments = fill_arguments(tool.input_schema, fed, rng, raw, tool.read_only, pool)
+            arguments = fill_arguments(tool.input_schema, fed | from_records(tool, fv, fed), rng, raw,
+                                       tool.read_only, pool)
             if obs is not None:
                 arguments = obs.settle(tool, arguments, fed)
+            if speakable is not None:  # an optional value no person could state is not set (it would be invented)
+                req = set((tool.input_schema or {}).get("required", []))
+                arguments = {k: v for k, v in arguments.items() if k in req or k in fed or speakable(k)}
             try:
                 r = await call_ok(servers[server_name], raw, arguments, episodes[server_name],
                                   scenarios.get(server_name))
@@ -122,6 +128,32 @@ async def ground(sk: Skeleton, servers: dict[str, ConnectedServer], tools: dict[
                           state_hash=r.state_hash, read_only=tool.read_only))
         feeds.append(fv)
     return GroundedPlan(skeleton=sk, steps=steps, feeds=feeds, scenarios=scenarios, episodes=episodes)
+
+
+AMOUNT = ("amount", "amount_cents", "payment_cents", "total", "total_cents", "sum")
+OWED = ("balance_due", "amount_due", "due", "outstanding", "balance", "total")
+
+
+def from_records(tool: ToolInfo, fv: list[FedValue], fed: dict[str, Any]) -> dict[str, Any]:
+    """Values a record the step acts on already holds: a payment's amount is that booking's balance due, a
+    parameter named like one of the record's fields takes that field (one situation, not independent draws)."""
+    props = (tool.input_schema or {}).get("properties", {})
+    out: dict[str, Any] = {}
+    records = [f.record for f in fv if isinstance(f.record, dict)]
+    for name in props:
+        if name in fed:
+            continue
+        low = name.lower()
+        for rec in records:
+            keys = {k.lower(): k for k in rec}
+            if low in AMOUNT:
+                unit = "_cents" if low.endswith("_cents") else ""
+                hit = next((keys[k] for o in OWED for k in keys if k in (o + unit, o) and
+                            isinstance(rec[keys[k]], (int, float)) and rec[keys[k]] > 0), None)
+                if hit is not None:
+                    out[name] = rec[hit]
+                    break
+    return out
 
 
 def _can_vary(tool: ToolInfo, fv: list[FedValue]) -> bool:

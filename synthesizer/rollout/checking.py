@@ -101,6 +101,9 @@ def outputs_check(plan_calls: list[PlanCall], rollout: Rollout) -> bool | None:
     if not wanted:
         return None
     outputs = rollout.outputs
+    writes = {c.name for c in plan_calls if not c.read_only}
+    if any(name in writes and out in (None, "", [], {}) for name, out in outputs):
+        return False  # a write that answered with nothing did nothing (it was already done, or found nothing)
     return all(any(name == c.name and out == c.output for name, out in outputs) for c in wanted)
 
 

@@ -14,7 +14,7 @@ from synthesizer.plan.grounded import FedValue, GroundedPlan
 from synthesizer.plan.schema import entity_of_param, is_id_like, properties, required, resolve
 from synthesizer.task import say
 from synthesizer.task.lexicon import Operation, is_address_part, operation, slot
-from synthesizer.task.state import Located, count_fits, date_of, describe, locate, name_of
+from synthesizer.task.state import Located, count_fits, date_of, describe, describe_via, locate, name_of
 from synthesizer.task.told import StepTask, Told
 
 OWNER_KEYS = ("customer_id", "owner_id", "user_id", "passenger_id", "guest_id", "member_id", "organizer_id",
@@ -159,11 +159,15 @@ def _reference(plan: GroundedPlan, j: int, f: FedValue, ops: dict[int, Operation
     found: Located | None = locate(state, f.value) if state is not None else None
     if found is not None:
         match = describe(found.record, found.siblings)
+        via: dict[str, Any] = {}
+        if match is None and (linked := describe_via(found.record, found.siblings, state)) is not None:
+            match, via = linked
         if match is None:
             raise TaskUnfit(f"no name or date singles out the {entity} {f.value!r} among {len(found.siblings)}",
                             "no reference singles the record out")
         ref = Reference(entity=entity, said="", server=server, collection=found.collection, record_id=f.value,
-                        match=match, candidates=count_fits(found.siblings, match), steps=[j], param=f.param)
+                        match=match, candidates=count_fits(found.siblings, match), steps=[j], param=f.param,
+                        via=via)
         ref.said = say.reference(ref, found.record)
     elif state is not None:
         raise TaskUnfit(f"the {entity} {f.value!r} is not in the initial State (made by this request?)",

@@ -60,8 +60,7 @@ SAY: dict[str, tuple[str, str]] = {
 }
 SELF = {"me", "my", "self", "current", "myself", "own", "mine", "whoami", "account", "profile"}
 QUALIFIERS = {"by", "for", "of", "with", "from", "in", "per"}
-NOISE = {"v1", "v2", "v3", "api", "all", "details", "detail", "info", "data", "item", "items", "resource",
-         "resources", "object", "objects", "entity", "entities", "record", "records", "single", "one", "user", "users"}
+NOISE = {"v1", "v2", "v3", "api", "all", "details", "detail", "info", "data", "single", "one", "user", "users"}
 PLURAL_HINT = LIST | SEARCH
 
 
@@ -188,6 +187,14 @@ SLOTS: dict[str, str] = {
     "nights": "nights", "rooms": "rooms", "adults": "adults", "children": "children", "budget": "budget",
     "capacity": "capacity", "sku": "SKU", "isbn": "ISBN", "genre": "genre", "artist": "artist", "album": "album",
     "company": "company", "department": "department", "job_title": "job title", "birthday": "birthday",
+    "card_last4": "card", "max_price_cents": "maximum price", "min_price_cents": "minimum price",
+    "max_price": "maximum price", "min_price": "minimum price", "in_stock_only": "in-stock filter",
+    "time_min": "from", "time_max": "until", "due_min": "due after", "due_max": "due before",
+    "created_at_gte": "created after", "created_at_lte": "created before", "updated_at_gte": "updated after",
+    "updated_at_lte": "updated before", "updated_min": "updated after", "order_by": "sort order",
+    "mime_type": "file type", "html_body": "text", "reply_to": "reply-to address", "ship_to": "shipping address",
+    "max_attendees": "attendee limit", "max_members": "member limit", "guests_can_invite_others": "guest invites",
+    "guests_can_see_other_guests": "guest list visibility", "anyone_can_add_self": "open sign-up",
 }
 FILLERS = frozenset({"page", "size", "per", "max", "min", "num", "is", "has", "include", "exclude", "fields"})
 JARGON = frozenset({"etag", "uri", "uris", "ip", "uuid", "guid", "cursor", "token", "limit", "offset", "expand",

@@ -92,12 +92,29 @@ def plural_noun(op: Operation) -> str:
 # --- references ------------------------------------------------------------------------------------------------------
 
 
+def linked(via: dict[str, Any]) -> str:
+    """`flight from WAW to LHR on Wednesday, March 4` from a linked record's naming fields."""
+    entity = str(via.get("entity", "one"))
+    name = next((v for k, v in via.items() if k in NAME_FIELDS or k.endswith("_name")), None)
+    day = next((v for k, v in via.items() if k != "entity" and isinstance(v, str) and STAMP.match(v)), None)
+    text = f'{entity} "{name}"' if name else entity
+    if via.get("origin") and via.get("destination"):
+        text += f" from {via['origin']} to {via['destination']}"
+    elif via.get("city") or via.get("location"):
+        text += f" in {via.get('city') or via.get('location')}"
+    if day:
+        text += f" on {human_date(day, weekday=False)}"
+    return text
+
+
 QUALIFY = {"status": "the {v} one", "origin": "from {v}", "destination": "to {v}", "city": "in {v}",
            "kind": "the {v} one", "type": "the {v} one"}
 
 
 def reference(ref: Reference, record: dict[str, Any]) -> str:
     """How the owner names a record: `the "Team sync" meeting on Tuesday, March 3`, `my order from March 2`."""
+    if ref.via:
+        return f"my {ref.entity} on the {linked(ref.via)}"
     name = next((v for k, v in ref.match.items() if k in NAME_FIELDS or k.endswith("_name")), None)
     day = next((v for v in ref.match.values() if isinstance(v, str) and STAMP.match(v)), None)
     when = human_date(day) if day else None
@@ -138,7 +155,9 @@ FRAMES = {"name": "called {v}", "title": "called {v}", "summary": "called {v}", 
           "phone_number": "reachable at {v}", "url": "linking to {v}", "link": "linking to {v}",
           "path": "at {v}", "seat": "to {v}", "seat_number": "to {v}", "cabin_class": "in {v}",
           "cabin": "in {v}", "passenger_name": "for {v}", "guest_name": "for {v}", "first_name": "for {v}",
-          "date": "on {v}", "day": "on {v}", "time": "at {v}", "role": "as {v}", "username": "for {v}"}
+          "date": "on {v}", "day": "on {v}", "card_last4": "with the card ending in {v}",
+          "max_price_cents": "under {v}", "max_price": "under {v}", "min_price_cents": "over {v}",
+          "min_price": "over {v}", "time_min": "from {v}", "time_max": "until {v}", "order_by": "sorted by {v}", "time": "at {v}", "role": "as {v}", "username": "for {v}"}
 
 
 def leaf(param: str | None) -> str:

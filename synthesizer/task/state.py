@@ -111,6 +111,33 @@ def date_of(record: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+ROUTE = ("origin", "destination", "city", "location")
+
+
+def describe_via(record: dict[str, Any], siblings: list[dict[str, Any]], state: Any
+                 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """A record told apart by what it links to (`my booking on the flight to LHR on March 4`): (match on the
+    link field, how the linked record is named), when exactly one sibling has that link."""
+    for key, value in record.items():
+        if key == "id" or not key.endswith("_id") or not isinstance(value, str):
+            continue
+        linked = locate(state, value)
+        if linked is None or count_fits(siblings, {key: value}) != 1:
+            continue
+        rec = linked.record
+        via: dict[str, Any] = {"entity": key[:-3].replace("_", " ")}
+        named = name_of(rec)
+        if named:
+            via[named[0]] = named[1]
+        day = date_of(rec)
+        if day:
+            via[day[0]] = day[1]
+        via.update({k: rec[k] for k in ROUTE if isinstance(rec.get(k), str)})
+        if len(via) > 1:
+            return {key: value}, via
+    return None
+
+
 def describe(record: dict[str, Any], siblings: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The fewest natural fields (name, then name and date, then date and one more field) that fit this record
     alone among its siblings; None when no such description exists."""

@@ -234,7 +234,7 @@ class HonestAssistant:
             return _MISSING
         ref = next((r for r in refs.values() if j in r.steps), None)
         if ref is not None and "[]" in field:
-            options = [(v, rec) for v, rec in options if rec is not None and fits(rec, ref.match)]
+            options = [(v, rec) for v, rec in options if rec is not None and _fits_said(rec, ref)]
         elif "[]" in field and len(options) > 1:
             return _MISSING  # several records and nothing said which one
         return options[0][0] if len(options) == 1 or ref is None else (options[0][0] if options else _MISSING)
@@ -293,6 +293,15 @@ class HonestAssistant:
 
 
 _MISSING = object()
+
+
+def _fits_said(record: dict[str, Any], ref: Reference) -> bool:
+    """Does a listed record fit what the user said? By its own fields, or (a record named by what it links to) by
+    the linked record's route and day appearing in the listed record's own text."""
+    if not ref.via:
+        return fits(record, ref.match)
+    text = json.dumps(record, ensure_ascii=False)
+    return all(str(v)[:10] in text for k, v in ref.via.items() if k != "entity")
 
 
 def _leaf_paths(value: Any, path: str) -> list[tuple[str, Any]]:

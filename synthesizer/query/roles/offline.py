@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from synthesizer.data.ground_truth import ToldFact
 from synthesizer.data.messages import is_question
 from synthesizer.data.records import Persona, Verdict
 from synthesizer.query.compose import words
@@ -141,7 +142,9 @@ class OfflineJudge:
                 results = " ".join(m.get("content") or "" for m in messages if m.get("role") == "tool")
                 answers = " ".join(m.get("content") or "" for m in messages if m.get("role") == "assistant")
                 found = [w for w in re.findall(r"[\w@.'-]{3,}", answers) if w in results]
-                ok, why = bool(found), "reports what the lookup found"
+                facts = told.task.communicate_info
+                all_told = all(ToldFact.of(f).told_in(answers) for f in facts)
+                ok, why = (bool(found) or bool(facts)) and all_told, "reports what the lookup found"
         return Verdict(model="offline-rubric", verdict="pass" if ok else "fail",
                        reason=why if ok else f"fails the rubric: {why}")
 
