@@ -301,9 +301,10 @@ async def attempt_sample(ctx: RunContext, index: int, planned: Planned, anchor: 
                else "state differs" if c.state_match is False else "outputs differ" if c.outputs_match is False
                else "calls differ" if not c.calls.matched
                else "unhandled tool error" if c.unhandled_errors else "wrong behaviour" if not c.behaviour_ok
+               else "did not finish" if not c.finished
                else "wrong record" if c.wrong_records else "ambiguous reference" if c.ambiguous
                else "unexplained argument value" if c.unexplained else "answer leaves out a fact" if c.untold
-               else "did not finish" if not c.finished else "extra or malformed calls")
+               else "extra or malformed calls")
         out.reject(f"rollout not verified: {why}")
         return None
     rollout, checks, calls = passed[0]

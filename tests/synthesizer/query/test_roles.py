@@ -101,7 +101,7 @@ def role_of(body: Record) -> str:
     assert body.get("response_format") == {"type": "json_object"}, body
     if messages[0]["role"] == "system" and first.startswith("You play"):
         return "user"
-    for prefix, role in (("You invent", "planner"), ("You are ", "writer"), ("A draft first message", "refiner"),
+    for prefix, role in (("You invent", "planner"), ("You are ", "writer"), ("Rewrite a user's message", "refiner"),
                          ("You judge", "judge")):
         if first.startswith(prefix):
             return role
@@ -243,13 +243,13 @@ def test_every_role_played_by_the_model(tmp_path: Path, notes_url: str, offline,
     assert completion > 0 and len(server.requests) == 9
 
 
-# --- 2. the refiner catches a leaked tool name; the judge is recorded, never a gate ------------------------------
+# --- 2. the refiner catches a leaked tool name; the judge's verdict is recorded and can veto ------------------------------
 
 def test_refiner_removes_a_leaked_tool_name(tmp_path: Path, notes_url: str, offline, llm_env) -> None:
     rec = offline(CREATE_SEED)
     leaky = "Please run create_note for me. " + rec["query"]
     model = Model(rec, writer=json.dumps({"message": leaky}),
-                  judge=json.dumps({"verdict": "fail", "reason": "too terse"}))
+                  judge=json.dumps({"verdict": "pass", "reason": "clear and complete"}))
     with ScriptedLLMServer(responder=model) as server:
         llm_env(server.base_url)
         run(tmp_path / "r", notes_url, CREATE_SEED, ["writer", "refiner", "judge"])
@@ -264,10 +264,22 @@ def test_refiner_removes_a_leaked_tool_name(tmp_path: Path, notes_url: str, offl
     prompt = refiner["messages"][0]["content"]
     assert f"Draft: {leaky}\n" in prompt and "Problems: names the tool 'create_note'" in prompt
     assert [role for role, _ in model.log] == ["writer", "refiner", "judge"]
-    # a failing verdict is recorded beside passing checks; it does not drop the sample
-    assert r["checks"]["verified"] and r["judge"] == {"model": MODEL, "verdict": "fail", "reason": "too terse"}
+    assert r["checks"]["verified"] and r["judge"] == {"model": MODEL, "verdict": "pass",
+                                                      "reason": "clear and complete"}
     assert r["models"]["writer"] == r["models"]["refiner"] == MODEL and r["models"]["planner"] == "offline"
     assert set(r["prompt_hashes"]) == {"writer", "refiner", "judge"}
+
+
+def test_judge_fail_verdict_drops_the_sample(tmp_path: Path, notes_url: str, offline, llm_env) -> None:
+    """The judge can veto: a sample whose checks passed but that the judge fails is not kept (counted as such)."""
+    rec = offline(CREATE_SEED)
+    model = Model(rec, judge=json.dumps({"verdict": "fail", "reason": "too terse"}))
+    with ScriptedLLMServer(responder=model) as server:
+        llm_env(server.base_url)
+        run(tmp_path / "r", notes_url, CREATE_SEED, ["judge"])
+    assert all(r["index"] != 0 for r in lines(tmp_path / "r"))
+    rejected = manifest(tmp_path / "r")["stats"]["rejected"]
+    assert rejected.get("judge veto: too terse", 0) >= 1, rejected
 
 
 # --- 3. a tool that does not exist ------------------------------------------------------------------------------
