@@ -93,6 +93,13 @@ async def state_check(plan_calls: list[PlanCall], expected: dict[str, str | None
     return all(verdicts), diff
 
 
+def _empty(out: Any) -> bool:
+    """`[]`, `{}`, `{"entities": []}`: an answer that holds nothing."""
+    if isinstance(out, dict):
+        return all(_empty(v) for v in out.values())
+    return out in (None, "", [])
+
+
 def outputs_check(plan_calls: list[PlanCall], rollout: Rollout) -> bool | None:
     """For servers without State hashes: each required call of the plan was answered as in the gold run (writes
     too: a server without episodes shares one State between the gold run and the rollout, and a write that did
@@ -102,7 +109,7 @@ def outputs_check(plan_calls: list[PlanCall], rollout: Rollout) -> bool | None:
         return None
     outputs = rollout.outputs
     writes = {c.name for c in plan_calls if not c.read_only}
-    if any(name in writes and out in (None, "", [], {}) for name, out in outputs):
+    if any(name in writes and _empty(out) for name, out in outputs):
         return False  # a write that answered with nothing did nothing (it was already done, or found nothing)
     return all(any(name == c.name and out == c.output for name, out in outputs) for c in wanted)
 
