@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from common.llm import LLMInfraError
 from synthesizer.data.records import (
+    Checks,
     EnvRef,
     Intent,
     PassAtK,
@@ -84,6 +85,18 @@ class IndexOutcome(BaseModel):
 
     def reject(self, reason: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
+
+
+def failed_components(c: Checks) -> list[str]:
+    """The names of the verification components a rollout failed, in the order a reader would look at them."""
+    named = [("a user message leaks a tool name or id", bool(c.user_leaks)),
+             ("state differs", c.state_match is False), ("outputs differ", c.outputs_match is False),
+             ("calls differ", not c.calls.matched), ("unhandled tool error", bool(c.unhandled_errors)),
+             ("wrong behaviour", not c.behaviour_ok), ("did not finish", not c.finished),
+             ("wrong record", bool(c.wrong_records)), ("ambiguous reference", bool(c.ambiguous)),
+             ("unexplained argument value", bool(c.unexplained)), ("answer leaves out a fact", bool(c.untold)),
+             ("extra or malformed calls", bool(c.calls.extra) or c.calls.malformed > 0)]
+    return [name for name, failed in named if failed] or ["not verified"]
 
 
 def topology_of(sk: Skeleton, ctx: RunContext) -> Topology:
@@ -296,16 +309,8 @@ async def attempt_sample(ctx: RunContext, index: int, planned: Planned, anchor: 
         results.append((rollout, checks, calls))
     passed = [x for x in results if x[1].verified]
     if not passed:
-        c = results[0][1]
-        why = ("a user message leaks a tool name or id" if c.user_leaks
-               else "state differs" if c.state_match is False else "outputs differ" if c.outputs_match is False
-               else "calls differ" if not c.calls.matched
-               else "unhandled tool error" if c.unhandled_errors else "wrong behaviour" if not c.behaviour_ok
-               else "did not finish" if not c.finished
-               else "wrong record" if c.wrong_records else "ambiguous reference" if c.ambiguous
-               else "unexplained argument value" if c.unexplained else "answer leaves out a fact" if c.untold
-               else "extra or malformed calls")
-        out.reject(f"rollout not verified: {why}")
+        for why in failed_components(results[0][1]):  # each failing component is counted, so none hides another
+            out.reject(f"rollout not verified: {why}")
         return None
     rollout, checks, calls = passed[0]
     verdict = await ctx.roles.judge.judge(sample, rollout.messages)

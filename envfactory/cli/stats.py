@@ -11,9 +11,11 @@ from rich.console import Console
 from rich.table import Table
 
 from envfactory.cli.errors import one_line_errors
+from synthesizer.data.quality import defect_rows, opening_rows
 from synthesizer.data.stats import Leaks, RunStats, compute_stats, write_plots
 
 STATS_JSON = "stats.json"
+QUALITY_JSON = "quality.json"
 
 
 def _pct(part: int, whole: int) -> str:
@@ -65,6 +67,25 @@ def _checks_table(stats: RunStats) -> Table:
     return table
 
 
+def _quality_table(stats: RunStats) -> Table:
+    table = Table(title=f"quality (definitions: synthesizer/data/quality.py; ids: {QUALITY_JSON})",
+                  title_justify="left")
+    for col in ("defect", "records", "rate", "first ids"):
+        table.add_column(col, justify="right" if col in ("records", "rate") else "left", no_wrap=col != "first ids")
+    for row in defect_rows(stats.quality):
+        table.add_row(*row)
+    return table
+
+
+def _openings_table(stats: RunStats) -> Table:
+    table = Table(title="openings, duplicates, lengths", title_justify="left")
+    table.add_column("measure", no_wrap=True)
+    table.add_column("value")
+    for row in opening_rows(stats.quality):
+        table.add_row(*row)
+    return table
+
+
 def _leak_lines(label: str, leaks: Leaks) -> list[str]:
     lines = [f"leaked {label} in first user turns: {leaks.records}"]
     lines += [f"  {e.id}: {', '.join(e.items)}" for e in leaks.examples]
@@ -98,7 +119,8 @@ def print_stats(stats: RunStats, console: Console) -> None:
                   _counts_table("by sample kind", "kind", stats.by_kind, n), _mode_kind_table(stats),
                   _counts_table("by user turns", "turns", stats.by_turns, n),
                   _counts_table("by assistant tool calls", "tool calls", stats.by_tool_calls, n),
-                  _coverage_table(stats), _checks_table(stats)):
+                  _coverage_table(stats), _checks_table(stats), _quality_table(stats),
+                  _openings_table(stats)):
         console.print()
         console.print(table)
 
@@ -107,7 +129,9 @@ def _write(stats: RunStats, out: Path, plots: bool) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     path = out / STATS_JSON
     path.write_text(stats.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    return [path, *(write_plots(stats, out) if plots else [])]
+    quality = out / QUALITY_JSON
+    quality.write_text(stats.quality.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    return [path, quality, *(write_plots(stats, out) if plots else [])]
 
 
 @one_line_errors
@@ -117,7 +141,8 @@ def stats(
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="write PNG bar charts")] = True,
     out: Annotated[Path | None, typer.Option("--out", help="output directory (default <run_dir>/stats)")] = None,
 ) -> None:
-    """Statistics of a run: counts, tool coverage, leaks in first user turns, verification; writes JSON and charts."""
+    """Statistics of a run: counts, tool coverage, leaks in first user turns, verification, data quality; writes JSON
+    and charts."""
     result = compute_stats(run_dir)
     written = _write(result, out or (run_dir / "stats"), plots)
     if as_json:

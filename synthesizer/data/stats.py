@@ -1,5 +1,6 @@
 """Dataset statistics of a run directory: what a run covers (environments, topologies, modes, kinds, tools), how
-well it verifies, and whether first user turns leak tool names or ids the user could not know; plus bar charts.
+well it verifies, whether first user turns leak tool names or ids the user could not know, and the data-quality
+report (synthesizer.data.quality: defect rates with offending ids, openings, duplicates); plus bar charts.
 
 Records are streamed (one validated `Trajectory` at a time) so large runs do not have to fit in memory.
 """
@@ -15,6 +16,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, Field, ValidationError
 
 from synthesizer.data.leaks import leaked_tools
+from synthesizer.data.quality import QualityReport, QualityTally
 from synthesizer.data.records import (
     FORMAT,
     Mode,
@@ -110,6 +112,7 @@ class RunStats(BaseModel):
     tokens: TokenMeans
     attempts: int | None = None  # from the manifest's stats
     rejected: dict[str, int] = Field(default_factory=dict)  # rejection reason -> attempts, from the manifest
+    quality: QualityReport = Field(default_factory=QualityReport)  # defect rates, openings (synthesizer.data.quality)
 
 
 class _Server(BaseModel):
@@ -254,6 +257,7 @@ class _Tally:
         self.judge: Counter[str] = Counter()
         self.checks = CheckCounts()
         self.tokens: Counter[str] = Counter()
+        self.quality = QualityTally()
 
     def add(self, t: Trajectory) -> None:
         self.n += 1
@@ -277,6 +281,7 @@ class _Tally:
         self._add_checks(t)
         for key in ("prompt", "completion", "total"):
             self.tokens[key] += int(t.tokens.get(key, 0))
+        self.quality.add(t)
 
     def _add_checks(self, t: Trajectory) -> None:
         c, out = t.checks, self.checks
@@ -386,7 +391,7 @@ def compute_stats(run_dir: Path) -> RunStats:
         leaked_tool_names=_tool_leaks(universe, tally.first_texts), leaked_ids=tally.id_leaks,
         judge=_ordered(tally.judge, ("pass", "fail", "none")), checks=tally.checks,
         tokens=TokenMeans(**{k: tally.tokens[k] / n if n else 0.0 for k in ("prompt", "completion", "total")}),
-        attempts=attempts, rejected=rejected,
+        attempts=attempts, rejected=rejected, quality=tally.quality.report(),
     )
 
 

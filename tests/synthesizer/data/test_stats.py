@@ -238,7 +238,7 @@ def test_cli_tables_and_files(run_dir: Path) -> None:
     assert "leaked ids in first user turns: 2" in result.stdout
     assert "s0-000001: mail__get_message.message_id=msg_0042" in result.stdout
     out = run_dir / "stats"
-    for name in ["stats.json", *(f"{p}.png" for p in PLOTS)]:
+    for name in ["stats.json", "quality.json", *(f"{p}.png" for p in PLOTS)]:
         assert f"wrote {out / name}" in result.stdout
         assert (out / name).is_file()
     assert json.loads((out / "stats.json").read_text())["coverage"]["used"] == 6
@@ -251,7 +251,7 @@ def test_cli_json_and_no_plots(run_dir: Path, tmp_path: Path) -> None:
     doc = json.loads(result.stdout)
     assert doc["trajectories"] == 5 and doc["leaked_ids"]["records"] == 2
     assert doc == json.loads((out / "stats.json").read_text())
-    assert sorted(p.name for p in out.iterdir()) == ["stats.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["quality.json", "stats.json"]
 
 
 @pytest.mark.parametrize("broken", ["malformed", "missing"])
