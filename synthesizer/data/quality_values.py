@@ -170,8 +170,8 @@ def explained(value: Any, node: dict[str, Any], context: str, context_words: str
     enum = node.get("enum")
     if isinstance(value, bool) or value is None or (isinstance(enum, list) and len(enum) == 1):
         return None
-    if isinstance(value, int | float):
-        return has_number(value, context)
+    if isinstance(value, int | float):  # an amount in cents counts when said as the amount (5000 -> 50.00)
+        return has_number(value, context) or (isinstance(value, int) and f"{value / 100:.2f}" in context)
     if not isinstance(value, str):
         return None
     low = value.strip().lower()

@@ -91,6 +91,13 @@ def sample_skeleton(sampler: Sampler, rng: random.Random, planned: Planned, anch
 
 def unfit(catalog: ToolCatalog, sk: Skeleton, mode: str, kind: str) -> str | None:
     """Why a skeleton cannot serve the planned mode or kind (judged from the schemas, before the dry run)."""
+    servers = {catalog.server[q] for q in sk.nodes}
+    if len(servers) > 1:  # one goal per request: several servers only when an entity links them
+        linked = {catalog.server[sk.nodes[a]] for a, b, *_ in sk.edges if catalog.server[sk.nodes[a]]
+                  != catalog.server[sk.nodes[b]]} | {catalog.server[sk.nodes[b]] for a, b, *_ in sk.edges
+                                                     if catalog.server[sk.nodes[a]] != catalog.server[sk.nodes[b]]}
+        if linked != servers:
+            return "servers glued without a link"
     keys = [j for j, q in enumerate(sk.nodes) if not catalog.tools[q].read_only or not sk.children(j)]
     if mode == "multi_turn" and len(keys) < 2:
         return "plan too small for several turns"

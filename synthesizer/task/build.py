@@ -90,7 +90,9 @@ def build_task(plan: GroundedPlan, tools: dict[str, ToolInfo], states: dict[str,
                     task.known_info.append(fact)
                     st.facts.append(len(task.known_info) - 1)
         if j in keys and plan.steps[j].read_only:
-            for fact in _told(plan.steps[j].output, ops[j]):
+            known = {repr(f.value) for f in task.known_info} | {repr(v) for r in task.references
+                                                                 for v in r.match.values()}
+            for fact in _told(plan.steps[j].output, ops[j], known):
                 task.communicate_info.append(fact.model_copy(update={"step": j}))
                 st.told.append(len(task.communicate_info) - 1)
         step_tasks[j] = st
@@ -185,7 +187,7 @@ def _reference(plan: GroundedPlan, j: int, f: FedValue, ops: dict[int, Operation
     return refs_by_id[key]
 
 
-def _told(output: Any, op: Operation) -> list[Fact]:
+def _told(output: Any, op: Operation, known: set[str] | None = None) -> list[Fact]:
     """What a lookup must tell the user: a record's most informative fields, or a list's size and names."""
     output = unwrap(output)
     items = _list_in(output)
@@ -199,7 +201,9 @@ def _told(output: Any, op: Operation) -> list[Fact]:
     if record is None:
         return []
     flat = {k: v for k, v in record.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
-    ranked = [k for k in INFORMATIVE if k in flat and not is_id_like(k) and flat[k] not in ("", None)]
+    known = known or set()  # what the user said is no news: the answer must tell something else
+    ranked = [k for k in INFORMATIVE if k in flat and not is_id_like(k) and flat[k] not in ("", None)
+              and repr(flat[k]) not in known]
     if not ranked:
         ranked = [k for k, v in flat.items() if not is_id_like(k) and isinstance(v, (int, float))][:1]
     out = []

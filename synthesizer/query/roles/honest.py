@@ -21,6 +21,10 @@ from synthesizer.task.lexicon import operation, plural
 from synthesizer.task.state import fits, name_of
 from synthesizer.task.told import Told
 
+LEADS = ["", "", "", "All set. ", "Done! ", "Sure thing. ", "Okay. ", "No problem. ", "Right, here you go. ",
+         "Here's where things stand. ", "Good news. ", "That's sorted. ", "Of course. "]
+FOUND = ["I found {n} {noun}", "There are {n} {noun}", "{N} {noun} came up",
+         "I see {n} {noun}"]
 SEARCHY = ("q", "query", "search", "keyword", "keywords", "term", "name", "title", "text_query")
 REFUSE = ["I'm sorry, but I can't help with that. The tools I have here only work with {what}, and none of them "
           "can do this.", "Unfortunately that's outside what I can do: I can only work with {what} here.",
@@ -263,7 +267,7 @@ class HonestAssistant:
                 said = {i: r.said for i, r in refs.items()}
                 parts.append(say.done_clause(st.op, say.clause(st, told, self.s.plan, said)))
         text = ". ".join(say.cap(p) for p in parts if p) + "."
-        return self.s.rng.choice(["", "", "All set. ", "Done! ", "Sure thing. "]) + text
+        return self.s.rng.choice(LEADS) + text
 
     def _report(self, j: int, ref: str | None, out: Any) -> str:
         assert self.told is not None
@@ -277,7 +281,8 @@ class HonestAssistant:
             shown = say.join_and([f'"{n}"' for n in names[:3]])
             more = f", plus {len(items) - 3} more" if len(items) > 3 and names else ""
             noun = say.plural_noun(st.op) if len(items) != 1 else (st.op.noun or "result")
-            return f"I found {len(items)} {noun}" + (f": {shown}{more}" if shown else "")
+            lead = self.s.rng.choice(FOUND).format(n=len(items), N=len(items), noun=noun)
+            return lead + (f": {shown}{more}" if shown else "")
         if not isinstance(out, dict):
             return f"here is what I got: {str(out)[:200]}"
         wanted = [self.told.task.communicate_info[i] for i in st.told]
