@@ -221,9 +221,9 @@ async def attempt_sample(ctx: RunContext, index: int, planned: Planned, anchor: 
     plan_servers = [anchor_server]
     if kind == "irrelevance":
         mine = [ctx.tools[n] for n in ctx.server_tools(anchor_server) if n not in ctx.catalog.control]
-        others = [t for s, srv in ctx.servers.items() if s != anchor_server and s not in ctx.dead
-                  for t in srv.info.tools]
-        task = irrelevant_request(mine, others, rng)
+        neighbours = [t for s, srv in ctx.servers.items() if s != anchor_server and s not in ctx.dead
+                      for t in srv.info.tools]
+        task = irrelevant_request(mine, neighbours, rng)
     scenarios: dict[str, str | None] = {}
     gold_episodes: dict[str, str] = {}
     if kind != "irrelevance":

@@ -158,7 +158,8 @@ FRAMES = {"name": "called {v}", "title": "called {v}", "summary": "called {v}", 
           "date": "on {v}", "day": "on {v}", "response": "answering {v}", "feedback": "saying {v}",
           "account_number": "to account {v}", "rsvp": "answering {v}", "card_last4": "with the card ending in {v}",
           "max_price_cents": "under {v}", "max_price": "under {v}", "min_price_cents": "over {v}",
-          "min_price": "over {v}", "time_min": "from {v}", "time_max": "until {v}", "order_by": "sorted by {v}", "time": "at {v}", "role": "as {v}", "username": "for {v}"}
+          "min_price": "over {v}", "time_min": "from {v}", "time_max": "until {v}", "order_by": "sorted by {v}",
+          "time": "at {v}", "role": "as {v}", "username": "for {v}"}
 
 
 def leaf(param: str | None) -> str:

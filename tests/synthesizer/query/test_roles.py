@@ -243,7 +243,7 @@ def test_every_role_played_by_the_model(tmp_path: Path, notes_url: str, offline,
     assert completion > 0 and len(server.requests) == 9
 
 
-# --- 2. the refiner catches a leaked tool name; the judge's verdict is recorded and can veto ------------------------------
+# --- 2. the refiner catches a leaked tool name; the judge's verdict is recorded and can veto -----------------------
 
 def test_refiner_removes_a_leaked_tool_name(tmp_path: Path, notes_url: str, offline, llm_env) -> None:
     rec = offline(CREATE_SEED)

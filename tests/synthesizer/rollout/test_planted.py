@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 from registry.envdir import find_env
+from synthesizer import pipeline
 from synthesizer.data.records import Fact, Reference, Task
 from synthesizer.query.roles import offline
 from synthesizer.query.roles.base import AssistantTurn
 from synthesizer.query.roles.honest import HonestAssistant, _get_path
 from synthesizer.rollout.grounding_checks import ambiguous_references, seen, unexplained_values, untold_facts
 from synthesizer.run import SynthConfig, synthesize
-from synthesizer import pipeline
 
 N = 24
 
